@@ -1,0 +1,1 @@
+"""Everything behind the UI: backends, patterns, the meter, results, hardware probes. Never imports textual."""

@@ -1,0 +1,222 @@
+"""Reading OpenAI-style `/v1/chat/completions` streams, shared by llama.cpp, LM Studio and any
+OpenAI-compatible server.
+
+Every variant in the wire reference is accepted: reasoning in `reasoning_content` (llama.cpp),
+`reasoning` (LM Studio ≥ 0.3.23, Ollama /v1) or inline in `content` (harmony channel tags on
+llama.cpp b6097, `<think>` tags on older LM Studio builds); `usage` and `timings` on whichever chunk
+carries them (finish chunk, separate `choices: []` chunk, or every chunk); `content: null`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from backends.base import (
+    BackendError,
+    ContentDelta,
+    ContextOverflow,
+    Finished,
+    ReasoningDelta,
+    ServerStats,
+    StreamBroken,
+    StreamEvent,
+)
+from backends.wire import SSEEvent, parse_json_object, Malformed
+
+# Inline reasoning markers: (opens reasoning, closes reasoning). Harmony first: its tags are exact.
+_HARMONY_ANALYSIS = "<|channel|>analysis<|message|>"
+_HARMONY_FINAL = "<|channel|>final<|message|>"
+_HARMONY_NOISE = ("<|start|>assistant", "<|end|>", "<|return|>", "<|start|>", "<|call|>")
+
+
+class InlineReasoningSplitter:
+    """Split text whose reasoning is marked inline (harmony channels or <think> tags).
+
+    Tags may be split across deltas, so a possible tag prefix at the end of a piece is held back
+    until the next piece tells what it is.
+    """
+
+    _TAGS = (_HARMONY_ANALYSIS, _HARMONY_FINAL, "<think>", "</think>", *_HARMONY_NOISE)
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._in_reasoning = False
+        self.seen_markup = False
+
+    def feed(self, text: str) -> list[StreamEvent]:
+        buf = self._pending + text
+        self._pending = ""
+        out: list[StreamEvent] = []
+        while buf:
+            idx = buf.find("<")
+            if idx < 0:
+                self._emit(buf, out)
+                break
+            if idx > 0:
+                self._emit(buf[:idx], out)
+                buf = buf[idx:]
+            tag = next((t for t in self._TAGS if buf.startswith(t)), None)
+            if tag is not None:
+                self._on_tag(tag)
+                buf = buf[len(tag) :]
+                continue
+            if any(t.startswith(buf) for t in self._TAGS):
+                self._pending = buf  # may be the start of a tag: wait for more
+                break
+            self._emit("<", out)
+            buf = buf[1:]
+        return out
+
+    def flush(self) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        if self._pending:
+            self._emit(self._pending, out)
+            self._pending = ""
+        return out
+
+    def _on_tag(self, tag: str) -> None:
+        self.seen_markup = True
+        if tag in (_HARMONY_ANALYSIS, "<think>"):
+            self._in_reasoning = True
+        elif tag in (_HARMONY_FINAL, "</think>"):
+            self._in_reasoning = False
+        elif tag == "<|channel|>":
+            pass
+
+    def _emit(self, text: str, out: list[StreamEvent]) -> None:
+        if text:
+            out.append(ReasoningDelta(text) if self._in_reasoning else ContentDelta(text))
+
+
+def stats_from_chunk(chunk: dict[str, Any]) -> ServerStats | None:
+    """ServerStats from `usage` and/or llama.cpp `timings` on any chunk; None when it has neither."""
+    usage = chunk.get("usage")
+    timings = chunk.get("timings")
+    if not isinstance(usage, dict) and not isinstance(timings, dict):
+        return None
+    u = usage if isinstance(usage, dict) else {}
+    t = timings if isinstance(timings, dict) else {}
+    details = u.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    prompt_n, cache_n = _int(t.get("prompt_n")), _int(t.get("cache_n"))
+    prompt_tokens = _int(u.get("prompt_tokens"))
+    if prompt_tokens is None and prompt_n is not None:
+        prompt_tokens = prompt_n + (cache_n or 0)
+    completion = _int(u.get("completion_tokens"))
+    if completion is None:
+        completion = _int(t.get("predicted_n"))
+    prompt_ms, predicted_ms = _float(t.get("prompt_ms")), _float(t.get("predicted_ms"))
+    return ServerStats(
+        prompt_tokens=prompt_tokens,
+        prompt_tokens_processed=prompt_n,
+        completion_tokens=completion,
+        reasoning_tokens=_int(reasoning),
+        prompt_tps=_positive(_float(t.get("prompt_per_second"))),
+        decode_tps=_positive(_float(t.get("predicted_per_second"))),
+        decode_s=predicted_ms / 1000 if predicted_ms is not None else None,
+        total_s=None if prompt_ms is None or predicted_ms is None else (prompt_ms + predicted_ms) / 1000,
+    )
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _float(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _positive(v: float | None) -> float | None:
+    # A server that measured nothing reports 0 or a negative rate; that is unknown, not 0 tok/s.
+    return v if v is not None and v > 0 else None
+
+
+def error_from_payload(payload: Any, status: int | None = None) -> BackendError:
+    """A BackendError from an `{"error": ...}` body (OpenAI, llama.cpp or a bare string)."""
+    err = payload.get("error") if isinstance(payload, dict) else payload
+    if isinstance(err, dict):
+        msg = str(err.get("message") or err.get("type") or "server error")
+        etype = str(err.get("type") or "")
+        code = err.get("code")
+        if etype == "exceed_context_size_error" or "context size" in msg or "context length" in msg:
+            return ContextOverflow(
+                msg, hint="use a shorter prompt or a pattern with a larger context_length", status=status
+            )
+        st = status if status is not None else (code if isinstance(code, int) else None)
+        return BackendError(msg, status=st)
+    return BackendError(str(err) if err else "server error", status=status)
+
+
+class ChunkReader:
+    """Turns decoded chunk dicts into events; keeps the state a stream needs (inline reasoning)."""
+
+    def __init__(self) -> None:
+        self._splitter: InlineReasoningSplitter | None = None
+        self.finish_reason: str | None = None
+        self.done = False
+
+    def feed(self, chunk: dict[str, Any]) -> Iterator[StreamEvent]:
+        if "error" in chunk and not chunk.get("choices"):
+            # An error after the first chunk: the stream ends without [DONE].
+            err = error_from_payload(chunk)
+            raise StreamBroken(f"the server reported an error mid-stream: {err.message}", status=err.status)
+        choices = chunk.get("choices")
+        if isinstance(choices, list):
+            for choice in choices:
+                if not isinstance(choice, dict):
+                    continue
+                delta = choice.get("delta") or choice.get("message") or {}
+                if isinstance(delta, dict):
+                    yield from self._delta(delta)
+                fr = choice.get("finish_reason")
+                if isinstance(fr, str) and fr:
+                    self.finish_reason = fr
+        stats = stats_from_chunk(chunk)
+        if stats is not None:
+            yield stats
+
+    def _delta(self, delta: dict[str, Any]) -> Iterator[StreamEvent]:
+        for key in ("reasoning_content", "reasoning"):
+            r = delta.get(key)
+            if isinstance(r, str) and r:
+                yield ReasoningDelta(r)
+        c = delta.get("content")
+        if isinstance(c, str) and c:
+            if self._splitter is None and ("<|channel|>" in c or "<think>" in c or c.startswith("<")):
+                self._splitter = InlineReasoningSplitter()
+            if self._splitter is not None:
+                yield from self._splitter.feed(c)
+            else:
+                yield ContentDelta(c)
+
+    def finish(self) -> Iterator[StreamEvent]:
+        if self._splitter is not None:
+            yield from self._splitter.flush()
+        yield Finished(self.finish_reason)
+
+
+async def events_from_sse(events: AsyncIterator[SSEEvent]) -> AsyncIterator[StreamEvent]:
+    """OpenAI-style SSE → stream events. Raises StreamBroken when the stream ends abnormally."""
+    reader = ChunkReader()
+    got_done = False
+    async for ev in events:
+        if ev.data.strip() == "[DONE]":
+            got_done = True
+            break
+        chunk = parse_json_object(ev.data)
+        if chunk is None:
+            continue
+        if isinstance(chunk, Malformed):
+            raise StreamBroken(f"the server sent data that is not JSON: {chunk.raw[:80]!r} ({chunk.error})")
+        for out in reader.feed(chunk):
+            yield out
+    if not got_done and reader.finish_reason is None:
+        raise StreamBroken("the stream ended before the server finished the reply (no [DONE])")
+    for out in reader.finish():
+        yield out
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

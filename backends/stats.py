@@ -1,0 +1,158 @@
+"""The meter: turns a timed stream of events into the figures of one run.
+
+The clock is injected so tests can drive time by hand. Client figures are always measured; the
+server's own figures, where it reports them, are kept beside them and preferred in the record
+(`stats_source`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+
+from backends.base import ContentDelta, Finished, ReasoningDelta, ServerStats, StreamEvent
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Everything measured for one run. None is unknown, never 0."""
+
+    ttft_s: float | None  # server's where it reports one, else the client's
+    ttft_client_s: float | None  # request sent -> first reasoning or answer token
+    ttft_answer_s: float | None  # request sent -> first answer token (gpt-oss reasons first)
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    reasoning_tokens: int | None
+    prompt_tps: float | None
+    decode_tps: float | None
+    decode_tps_client: float | None
+    load_s: float | None
+    total_s: float | None
+    stats_source: str  # "server" | "client"
+    finish_reason: str | None
+    deltas: int  # token-bearing events seen by the client
+
+
+def merge_stats(old: ServerStats | None, new: ServerStats) -> ServerStats:
+    """Later non-None figures replace earlier ones (timings per token, then the final chunk)."""
+    if old is None:
+        return new
+    return replace(old, **{f.name: v for f in fields(new) if (v := getattr(new, f.name)) is not None})
+
+
+class Meter:
+    """Feed it every event as it arrives; ask for `live_tps()` while streaming and `figures()` after."""
+
+    def __init__(self, clock: Clock = time.perf_counter, window_s: float = 2.0) -> None:
+        self._clock = clock
+        self._window_s = window_s
+        self._t0: float | None = None
+        self._t_first: float | None = None
+        self._t_first_answer: float | None = None
+        self._t_last: float | None = None
+        self._t_end: float | None = None
+        self._deltas = 0
+        self._reasoning_deltas = 0
+        self._recent: deque[float] = deque()
+        self.server: ServerStats | None = None
+        self.finish_reason: str | None = None
+
+    def start(self) -> None:
+        """Call when the request is sent."""
+        self._t0 = self._clock()
+
+    @property
+    def started(self) -> bool:
+        return self._t0 is not None
+
+    @property
+    def tokens(self) -> int:
+        return self._deltas
+
+    def on_event(self, event: StreamEvent) -> None:
+        now = self._clock()
+        if self._t0 is None:
+            self._t0 = now
+        if isinstance(event, ReasoningDelta | ContentDelta):
+            if not event.text:
+                return
+            if self._t_first is None:
+                self._t_first = now
+            if isinstance(event, ContentDelta):
+                if self._t_first_answer is None:
+                    self._t_first_answer = now
+            else:
+                self._reasoning_deltas += 1
+            self._t_last = now
+            self._deltas += 1
+            self._recent.append(now)
+            cutoff = now - self._window_s
+            while self._recent and self._recent[0] < cutoff:
+                self._recent.popleft()
+        elif isinstance(event, ServerStats):
+            self.server = merge_stats(self.server, event)
+        elif isinstance(event, Finished):
+            self.finish_reason = event.reason
+            self._t_end = now
+
+    def stop(self) -> None:
+        """Call when the stream ended for any reason (the end time of a failed run)."""
+        if self._t_end is None:
+            self._t_end = self._clock()
+
+    def elapsed(self) -> float:
+        if self._t0 is None:
+            return 0.0
+        end = self._t_end if self._t_end is not None else self._clock()
+        return end - self._t0
+
+    def live_tps(self) -> float | None:
+        """Rolling decode rate over the last `window_s` seconds; None before two tokens."""
+        now = self._clock()
+        cutoff = now - self._window_s
+        while self._recent and self._recent[0] < cutoff:
+            self._recent.popleft()
+        if len(self._recent) < 2:
+            return None
+        # The rate across the window that ends now, so a stall shows as a falling rate.
+        span = now - self._recent[0]
+        return (len(self._recent) - 1) / span if span > 0 else None
+
+    def client_decode_tps(self, tokens: int | None = None) -> float | None:
+        """Tokens after the first, over the time from first to last token."""
+        n = tokens if tokens is not None else self._deltas
+        if self._t_first is None or self._t_last is None or n < 2:
+            return None
+        span = self._t_last - self._t_first
+        return (n - 1) / span if span > 0 else None
+
+    def figures(self) -> Figures:
+        s = self.server or ServerStats()
+        ttft_client = None if self._t_first is None or self._t0 is None else self._t_first - self._t0
+        ttft_answer = (
+            None if self._t_first_answer is None or self._t0 is None else self._t_first_answer - self._t0
+        )
+        # The server's token count is exact; the client counts deltas (a final burst can hold several).
+        client_tps = self.client_decode_tps(s.completion_tokens)
+        completion = s.completion_tokens if s.completion_tokens is not None else (self._deltas or None)
+        reasoning = s.reasoning_tokens
+        return Figures(
+            ttft_s=s.ttft_s if s.ttft_s is not None else ttft_client,
+            ttft_client_s=ttft_client,
+            ttft_answer_s=ttft_answer,
+            prompt_tokens=s.prompt_tokens,
+            completion_tokens=completion,
+            reasoning_tokens=reasoning,
+            prompt_tps=s.prompt_tps,
+            decode_tps=s.decode_tps if s.decode_tps is not None else client_tps,
+            decode_tps_client=client_tps,
+            load_s=s.load_s,
+            total_s=self.elapsed() if self._t0 is not None else None,
+            stats_source="server" if s.decode_tps is not None else "client",
+            finish_reason=self.finish_reason,
+            deltas=self._deltas,
+        )

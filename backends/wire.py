@@ -1,0 +1,153 @@
+"""Incremental decoders for the two streaming framings the backends use: SSE and NDJSON.
+
+Both take raw bytes in whatever pieces the network delivers and return complete records. They never
+raise on bad input: a multi-byte character split across reads is reassembled, invalid UTF-8 becomes
+U+FFFD, and a malformed JSON line is reported as a `Malformed` record for the caller to judge.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    event: str  # "message" unless the server named it (LM Studio /api/v1/chat does)
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    raw: str
+    error: str
+
+
+class _Lines:
+    """Split a byte stream into text lines (\\n, \\r\\n or \\r), decoding UTF-8 incrementally."""
+
+    __slots__ = ("_buf", "_cr", "_dec")
+
+    def __init__(self) -> None:
+        self._dec = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buf = ""
+        self._cr = False  # the previous piece ended in \r: a following \n belongs to it
+
+    def feed(self, data: bytes) -> list[str]:
+        text = self._dec.decode(data)
+        if self._cr and text.startswith("\n"):
+            text = text[1:]
+        self._cr = text.endswith("\r")
+        self._buf += text
+        if "\n" not in self._buf and "\r" not in self._buf:
+            return []
+        parts = self._buf.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        self._buf = parts.pop()
+        return parts
+
+    def close(self) -> list[str]:
+        rest = self._buf + self._dec.decode(b"", final=True)
+        self._buf = ""
+        return [rest] if rest else []
+
+
+class SSEDecoder:
+    """Server-sent events: `event:`/`data:` fields, blank line ends an event, `:` lines are comments."""
+
+    __slots__ = ("_data", "_event", "_lines")
+
+    def __init__(self) -> None:
+        self._lines = _Lines()
+        self._event = ""
+        self._data: list[str] = []
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        return self._take(self._lines.feed(data))
+
+    def close(self) -> list[SSEEvent]:
+        out = self._take(self._lines.close())
+        # A stream cut without the final blank line still delivers what it had.
+        if self._data:
+            out.append(SSEEvent(self._event or "message", "\n".join(self._data)))
+            self._event, self._data = "", []
+        return out
+
+    def _take(self, lines: list[str]) -> list[SSEEvent]:
+        out: list[SSEEvent] = []
+        for line in lines:
+            if not line:
+                if self._data:
+                    out.append(SSEEvent(self._event or "message", "\n".join(self._data)))
+                self._event, self._data = "", []
+                continue
+            if line.startswith(":"):
+                continue  # comment / keep-alive ping
+            name, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
+            # id:, retry: and unknown fields are ignored, as the SSE spec says.
+        return out
+
+
+class NDJSONDecoder:
+    """One JSON object per line; blank lines skipped."""
+
+    __slots__ = ("_lines",)
+
+    def __init__(self) -> None:
+        self._lines = _Lines()
+
+    def feed(self, data: bytes) -> list[dict[str, Any] | Malformed]:
+        return [r for r in map(parse_json_object, self._lines.feed(data)) if r is not None]
+
+    def close(self) -> list[dict[str, Any] | Malformed]:
+        return [r for r in map(parse_json_object, self._lines.close()) if r is not None]
+
+
+def parse_json_object(text: str) -> dict[str, Any] | Malformed | None:
+    """A JSON object from text; None for blank text; Malformed for anything else."""
+    s = text.strip()
+    if not s:
+        return None
+    try:
+        value = json.loads(s)
+    except (ValueError, RecursionError) as e:
+        return Malformed(s[:200], str(e))
+    if not isinstance(value, dict):
+        return Malformed(s[:200], "not a JSON object")
+    return value
+
+
+async def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
+    dec = SSEDecoder()
+    async for chunk in chunks:
+        for ev in dec.feed(chunk):
+            yield ev
+    for ev in dec.close():
+        yield ev
+
+
+async def aiter_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any] | Malformed]:
+    dec = NDJSONDecoder()
+    async for chunk in chunks:
+        for rec in dec.feed(chunk):
+            yield rec
+    for rec in dec.close():
+        yield rec
+
+
+def decode_sse_all(chunks: Iterator[bytes]) -> list[SSEEvent]:
+    """Decode a whole recorded stream (tests, fixtures)."""
+    dec = SSEDecoder()
+    out: list[SSEEvent] = []
+    for c in chunks:
+        out.extend(dec.feed(c))
+    out.extend(dec.close())
+    return out
