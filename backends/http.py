@@ -111,8 +111,9 @@ class Http:
     async def request(self, method: str, path: str, *, timeout: float | None = None, **kw: Any) -> Any:
         """A JSON (or text) body from a 2xx response; raises BackendError otherwise."""
         try:
-            extra = {"timeout": timeout} if timeout is not None else {}
-            r = await self.client.request(method, path, **kw, **extra)
+            if timeout is not None:
+                kw["timeout"] = timeout
+            r = await self.client.request(method, path, **kw)
         except httpx.HTTPError as e:
             raise self._clean(transport_error(e, self.url, self.hint)) from None
         body = body_of(r)

@@ -23,7 +23,7 @@ from backends.base import (
     StreamBroken,
     StreamEvent,
 )
-from backends.wire import SSEEvent, parse_json_object, Malformed
+from backends.wire import Malformed, SSEEvent, parse_json_object
 
 # Inline reasoning markers: (opens reasoning, closes reasoning). Harmony first: its tags are exact.
 _HARMONY_ANALYSIS = "<|channel|>analysis<|message|>"

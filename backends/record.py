@@ -7,11 +7,32 @@ from typing import Any
 
 # The contract's fields, in the contract's order; the extras follow.
 CONTRACT_FIELDS = (
-    "pattern", "backend", "url", "model", "context_length", "gpu_layers", "repeat", "started_at",
-    "ok", "error", "prompt_tokens", "completion_tokens", "reasoning_tokens", "ttft_s", "prompt_tps",
-    "decode_tps", "decode_tps_client", "total_s", "stats_source", "reasoning", "answer",
-    "peak_vram_bytes", "peak_ram_used_bytes", "memory_pressure_peak", "swap_delta_bytes",
-)  # fmt: skip
+    "pattern",
+    "backend",
+    "url",
+    "model",
+    "context_length",
+    "gpu_layers",
+    "repeat",
+    "started_at",
+    "ok",
+    "error",
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "ttft_s",
+    "prompt_tps",
+    "decode_tps",
+    "decode_tps_client",
+    "total_s",
+    "stats_source",
+    "reasoning",
+    "answer",
+    "peak_vram_bytes",
+    "peak_ram_used_bytes",
+    "memory_pressure_peak",
+    "swap_delta_bytes",
+)
 
 
 @dataclass

@@ -133,9 +133,7 @@ class Meter:
     def figures(self) -> Figures:
         s = self.server or ServerStats()
         ttft_client = None if self._t_first is None or self._t0 is None else self._t_first - self._t0
-        ttft_answer = (
-            None if self._t_first_answer is None or self._t0 is None else self._t_first_answer - self._t0
-        )
+        ttft_answer = None if self._t_first_answer is None or self._t0 is None else self._t_first_answer - self._t0
         # The server's token count is exact; the client counts deltas (a final burst can hold several).
         client_tps = self.client_decode_tps(s.completion_tokens)
         completion = s.completion_tokens if s.completion_tokens is not None else (self._deltas or None)

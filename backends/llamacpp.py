@@ -1,0 +1,272 @@
+"""llama.cpp's `llama-server`: attach to a running one, or launch and manage one per pattern.
+
+Attach mode talks to the URL it is given and can only read what is loaded (`/props`): a pattern
+whose context length disagrees gets a warning. Managed mode (a GGUF path is known) launches
+`llama-server -m MODEL -c CTX -ngl N -np 1` on a free loopback port and relaunches it when a
+pattern changes the model, context or layers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from backends.base import (
+    AuthError,
+    BackendError,
+    BackendKind,
+    ChatRequest,
+    Endpoint,
+    Health,
+    LoadedModel,
+    LoadSpec,
+    ModelInfo,
+    Prepared,
+    StreamEvent,
+)
+from backends.http import Http
+from backends.llamaserver import ManagedServer, ServerConfig, find_server_binary, gguf_block_count, ngl_for
+from backends.openai_stream import error_from_payload, events_from_sse
+from backends.wire import aiter_sse
+
+HINT = "is llama-server running at that address? (start it, or give a model_path to let gptoss-top run it)"
+_METRIC = re.compile(r"^(llamacpp:[a-z_]+)(?:\{[^}]*\})?\s+([-+0-9.eE]+|NaN)$")
+
+
+def classify(status: int, body: Any) -> BackendError:
+    if status == 401:
+        return AuthError("llama-server refused the API key (401)", hint="check api_key_env in the pattern", status=401)
+    if status == 503:
+        return BackendError("llama-server is still loading the model (503)", hint="wait and retry", status=503)
+    if isinstance(body, dict) and "error" in body:
+        return error_from_payload(body, status)
+    return BackendError(f"llama-server answered HTTP {status}: {str(body)[:200]}", status=status)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text → {name: value}; names vary by build, so missing ones are simply absent."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        m = _METRIC.match(line.strip())
+        if m:
+            try:
+                out[m.group(1)] = float(m.group(2))
+            except ValueError:
+                continue
+    return out
+
+
+class LlamaCppBackend:
+    kind: ClassVar[BackendKind] = "llamacpp"
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        model_path: str | None = None,
+        server_bin: str | None = None,
+        threads: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        start_timeout_s: float = 300.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.url = endpoint.url.rstrip("/")
+        self.model_path = model_path
+        self.server_bin = server_bin
+        self.threads = threads
+        self.extra_args = extra_args
+        self.start_timeout_s = start_timeout_s
+        self.server: ManagedServer | None = None
+        self._http = Http(endpoint, unreachable_hint=HINT, classify=classify)
+        self._props: dict[str, Any] | None = None
+
+    @property
+    def managed(self) -> bool:
+        return self.server is not None
+
+    @property
+    def pid(self) -> int | None:
+        """The managed server's PID, for the probes (RSS, CPU)."""
+        return self.server.pid if self.server else None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def prepare(self, spec: LoadSpec) -> Prepared:
+        self._props = None  # the server may have been restarted since we last looked
+        path = spec.model_path or self.model_path
+        if path:
+            return await self._prepare_managed(spec, path)
+        return await self._prepare_attached(spec)
+
+    async def _prepare_managed(self, spec: LoadSpec, path: str) -> Prepared:
+        path = os.path.abspath(os.path.expanduser(path))
+        config = ServerConfig(
+            model_path=path,
+            context_length=spec.context_length,
+            ngl=ngl_for(spec.gpu_layers, gguf_block_count(path)),
+            threads=self.threads,
+            extra_args=self.extra_args,
+        )
+        if self.server is not None and self.server.config == config and self.server.alive():
+            return Prepared(loaded=await self._loaded_one())
+        await self._stop_server()
+        server = ManagedServer(config, find_server_binary(self.server_bin))
+        t0 = time.perf_counter()
+        try:
+            await server.start(self.start_timeout_s)
+        except BaseException:
+            server.stop()
+            raise
+        load_s = time.perf_counter() - t0
+        self.server = server
+        await self._http.aclose()
+        self.url = server.url
+        self._http = Http(
+            Endpoint(server.url, self.endpoint.api_key, self.endpoint.timeout_s),
+            unreachable_hint=HINT,
+            classify=classify,
+        )
+        self._props = None
+        return Prepared(load_s=load_s, loaded=await self._loaded_one())
+
+    async def _prepare_attached(self, spec: LoadSpec) -> Prepared:
+        warnings: list[str] = []
+        props = await self.props()
+        n_ctx = _n_ctx(props)
+        if spec.context_length and n_ctx and n_ctx != spec.context_length:
+            warnings.append(
+                f"llama-server at {self.url} runs with context {n_ctx}, the pattern asks for "
+                f"{spec.context_length}: restart it with -c {spec.context_length} (or give model_path "
+                "so gptoss-top runs it)"
+            )
+        if spec.gpu_layers is not None:
+            warnings.append(
+                f"GPU layers are fixed when llama-server starts; gpu_layers={spec.gpu_layers} is not applied "
+                "to an attached server"
+            )
+        return Prepared(warnings=tuple(warnings), loaded=await self._loaded_one())
+
+    async def _stop_server(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._stop_server()
+
+    # -- introspection -----------------------------------------------------------------------------
+
+    async def health(self) -> Health:
+        try:
+            r = await self._http.client.get("/health", timeout=3.0)
+        except Exception as e:
+            return Health(False, f"unreachable ({type(e).__name__})")
+        if r.status_code == 503:
+            return Health(False, "loading model")
+        if r.status_code != 200:
+            return Health(False, f"HTTP {r.status_code}")
+        version = None
+        try:
+            version = str((await self.props()).get("build_info") or "") or None
+        except BackendError:
+            pass
+        return Health(True, "ok", version)
+
+    async def props(self) -> dict[str, Any]:
+        if self._props is None:
+            self._props = await self._http.get_json("/props", timeout=10.0)
+        return self._props
+
+    async def slots(self) -> list[dict[str, Any]]:
+        body = await self._http.request("GET", "/slots", timeout=5.0)
+        return [s for s in body if isinstance(s, dict)] if isinstance(body, list) else []
+
+    async def metrics(self) -> dict[str, float]:
+        """`/metrics` (needs --metrics; a managed server has it). {} when the server has it off."""
+        try:
+            body = await self._http.request("GET", "/metrics", timeout=5.0)
+        except BackendError:
+            return {}
+        return parse_metrics(body) if isinstance(body, str) else {}
+
+    async def list_models(self) -> list[ModelInfo]:
+        body = await self._http.get_json("/v1/models", timeout=10.0)
+        out = []
+        for m in body.get("data") or []:
+            if not isinstance(m, dict):
+                continue
+            meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
+            assert isinstance(meta, dict)
+            block = gguf_block_count(self.server.config.model_path) if self.server else None
+            out.append(
+                ModelInfo(
+                    name=str(m.get("id")),
+                    size_bytes=meta.get("size") if isinstance(meta.get("size"), int) else None,
+                    context_length=meta.get("n_ctx_train") if isinstance(meta.get("n_ctx_train"), int) else None,
+                    block_count=block,
+                    loaded=True,
+                )
+            )
+        return out
+
+    async def loaded(self) -> list[LoadedModel]:
+        try:
+            return [await self._loaded_one()]
+        except BackendError:
+            return []
+
+    async def _loaded_one(self) -> LoadedModel:
+        props = await self.props()
+        path = str(props.get("model_path") or "")
+        name = str(props.get("model_alias") or os.path.basename(path) or "model")
+        layers = self.server.offloaded_layers() if self.server else None
+        size = None
+        try:
+            models = await self.list_models()
+            size = models[0].size_bytes if models else None
+        except BackendError:
+            pass
+        return LoadedModel(
+            name=name,
+            context_length=_n_ctx(props),
+            size_bytes=size,
+            gpu_layers=layers[0] if layers else None,
+            detail=f"offloaded {layers[0]}/{layers[1]} layers to GPU" if layers else "",
+        )
+
+    # -- streaming ---------------------------------------------------------------------------------
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.reasoning_effort:
+            # chat_template_kwargs works on every build; newer ones also read the top-level field.
+            body["chat_template_kwargs"] = {"reasoning_effort": request.reasoning_effort}
+            body["reasoning_effort"] = request.reasoning_effort
+        return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        async with self._http.stream("POST", "/v1/chat/completions", json=self.body(request)) as chunks:
+            async for event in events_from_sse(aiter_sse(chunks)):
+                yield event
+
+
+def _n_ctx(props: dict[str, Any]) -> int | None:
+    dgs = props.get("default_generation_settings")
+    if isinstance(dgs, dict) and isinstance(dgs.get("n_ctx"), int):
+        return int(dgs["n_ctx"])
+    return props.get("n_ctx") if isinstance(props.get("n_ctx"), int) else None
