@@ -1,0 +1,516 @@
+"""LM Studio: native `/api/v1` REST (0.4+) with its server-side stats, OpenAI-compatible fallback (0.3.x),
+and the `lms` CLI for the one thing REST cannot do, loading with a GPU offload ratio.
+
+Which API the server has is probed once: LM Studio answers unknown routes with 200 and an
+"Unexpected endpoint" body, so the shape of `/api/v1/models` tells, not the status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from backends.base import (
+    BackendError,
+    BackendKind,
+    BackendTimeout,
+    ChatRequest,
+    ContentDelta,
+    Endpoint,
+    Finished,
+    GpuLayers,
+    Health,
+    LoadedModel,
+    LoadRefused,
+    LoadSpec,
+    ModelInfo,
+    ModelNotFound,
+    Prepared,
+    ReasoningDelta,
+    ServerStats,
+    StreamBroken,
+    StreamEvent,
+    redact,
+)
+from backends.http import Http
+from backends.openai_compat import chat_body, classify_openai, models_from_openai, stream_chat
+from backends.openai_stream import error_from_payload
+from backends.wire import Malformed, aiter_sse, parse_json_object
+
+Api = Literal["v1", "openai"]
+UNREACHABLE_HINT = "is LM Studio's server running? Start it with `lms server start` (or LM Studio → Developer)"
+NOT_FOUND_HINT = "`lms ls` lists the downloaded models; `lms get MODEL` downloads one"
+GUARDRAIL_HINT = (
+    'LM Studio\'s "Model loading guardrails" (Settings) refused it: lower context_length or gpu_layers, '
+    "or relax that setting; `lms load --estimate-only MODEL --context-length N --gpu R` shows the estimate"
+)
+_GUARDRAIL_MARKERS = ("insufficient system resources", "not enough resources", "guardrail", "overload your system")
+_OOM_MARKERS = ("model_load_failed", "failed to allocate", "out of memory", "failed to load model")
+# Repeating layers (LM Studio's slider maximum) of models whose GGUF metadata REST does not expose.
+KNOWN_BLOCK_COUNTS = {"gpt-oss-20b": 24, "gpt-oss-120b": 36}
+
+
+def load_refused(text: str, model: str) -> LoadRefused | None:
+    """A load refused by the guardrails or failed for memory, recognised from LM Studio's words."""
+    low, said = text.lower(), text.strip()[:400]
+    if any(m in low for m in _GUARDRAIL_MARKERS):
+        return LoadRefused(f"LM Studio refused to load {model}: {said}", hint=GUARDRAIL_HINT)
+    if any(m in low for m in _OOM_MARKERS):
+        what = "out of memory, or stopped by its guardrails"
+        return LoadRefused(f"LM Studio could not load {model} ({what}): {said}", hint=GUARDRAIL_HINT)
+    return None
+
+
+def classify(status: int, body: Any) -> BackendError:
+    refused = load_refused(error_from_payload(body).message, "the model") if status not in (401, 403) else None
+    return refused or classify_openai(status, body, not_found_hint=NOT_FOUND_HINT)
+
+
+def block_count_for(model: str) -> int | None:
+    name = model.lower()
+    # Longest key first: "gpt-oss-120b" must not be read as a 20b.
+    return next((n for k, n in sorted(KNOWN_BLOCK_COUNTS.items(), key=lambda kv: -len(kv[0])) if k in name), None)
+
+
+def gpu_ratio(layers: GpuLayers, block_count: int | None) -> str:
+    """The `lms load --gpu` value for LM Studio slider layers: `max`, `off` or a ratio (23/24 → 0.958333)."""
+    if layers == "max" or layers == "off":
+        return layers
+    if layers <= 0:
+        return "off"
+    if block_count is None:
+        raise BackendError(
+            f"cannot turn gpu_layers={layers} into LM Studio's offload ratio: the model's layer count is unknown",
+            hint="give the backend option block_count (24 for gpt-oss-20b, 36 for gpt-oss-120b) or use max/off",
+        )
+    # Six significant digits: round(ratio × layers) recovers the layer count for any real model.
+    return "max" if layers >= block_count else format(layers / block_count, ".6g")
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may be another machine, so never run the local `lms` for it
+
+
+def _dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _pos_int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+
+def _count(v: Any) -> int | None:
+    # A token count of 0 is a known 0 (no reasoning at low effort), unlike a context length of 0.
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+def stats_from_chat_end(data: dict[str, Any]) -> ServerStats:
+    s = _dict(_dict(data.get("result")).get("stats"))
+    tps = _num(s.get("tokens_per_second"))
+    return ServerStats(
+        prompt_tokens=_count(s.get("input_tokens")),
+        completion_tokens=_count(s.get("total_output_tokens")),
+        reasoning_tokens=_count(s.get("reasoning_output_tokens")),
+        decode_tps=tps if tps is not None and tps > 0 else None,
+        ttft_s=_num(s.get("time_to_first_token_seconds")),
+        load_s=_num(s.get("model_load_time_seconds")),
+    )
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+    await proc.wait()
+
+
+class LMStudioBackend:
+    kind: ClassVar[BackendKind] = "lmstudio"
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        lms: str | None = None,
+        block_count: int | None = None,
+        lms_timeout_s: float = 600.0,
+        http: Http | None = None,
+    ) -> None:
+        """`lms`: path of the CLI; None looks it up on PATH, "" never uses it."""
+        if endpoint.api_key is None and os.environ.get("LM_API_TOKEN"):
+            endpoint = replace(endpoint, api_key=os.environ["LM_API_TOKEN"])
+        self.url = endpoint.url.rstrip("/")
+        self._http = http or Http(endpoint, unreachable_hint=UNREACHABLE_HINT, classify=classify)
+        self._secret = endpoint.api_key
+        self._lms = shutil.which("lms") if lms is None else (lms or None)
+        self._block_count = block_count
+        self._lms_timeout_s = lms_timeout_s
+        self._api: Api | None = None
+        self._reasoning_options: dict[str, list[str] | None] = {}
+        self._applied: tuple[str, int | None, str | None] | None = None  # what our own `lms load` set
+        self._prepared: set[str] = set()  # models whose load settings prepare() applied
+
+    def __repr__(self) -> str:
+        return f"LMStudioBackend(url={self.url!r}, api={self._api!r})"
+
+    # ---------------------------------------------------------------------------------------- discovery
+
+    async def health(self) -> Health:
+        try:
+            body = await self._http.request("GET", "/lmstudio-greeting", timeout=10)
+            if not (isinstance(body, dict) and body.get("lmstudio") is True):
+                return Health(False, f"a server answers at {self.url}, but it is not LM Studio")
+            api = await self._which_api()
+        except BackendError as e:
+            return Health(False, str(e))
+        except Exception as e:  # never raises: an odd URL must not crash the header
+            return Health(False, f"{type(e).__name__}: {e}")
+        return Health(True, "LM Studio, REST /api/v1" if api == "v1" else "LM Studio 0.3.x, OpenAI API only")
+
+    async def _which_api(self) -> Api:
+        if self._api is None:
+            await self._v1_models()
+        assert self._api is not None
+        return self._api
+
+    async def _v1_models(self) -> list[dict[str, Any]] | None:
+        """`/api/v1/models` rows, or None when this server has no /api/v1 (remembered)."""
+        if self._api == "openai":
+            return None
+        try:
+            body = await self._http.request("GET", "/api/v1/models")
+        except BackendError as e:
+            if e.status != 404:
+                raise
+            body = None
+        rows = body.get("models") if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            self._api = "openai"
+            return None
+        self._api = "v1"
+        models = [r for r in rows if isinstance(r, dict) and isinstance(r.get("key"), str)]
+        for r in models:
+            reasoning = _dict(r.get("capabilities")).get("reasoning")
+            opts = _dict(reasoning).get("allowed_options")
+            self._reasoning_options[r["key"]] = [str(o) for o in opts] if isinstance(opts, list) else None
+        return models
+
+    async def _v0_models(self) -> list[dict[str, Any]] | None:
+        try:
+            body = await self._http.request("GET", "/api/v0/models")
+        except BackendError as e:
+            if e.status != 404:
+                raise
+            return None
+        rows = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            return None
+        # The same id can be listed twice (loaded and not-loaded); loaded rows sort last, so they win.
+        valid = [r for r in rows if isinstance(r, dict) and isinstance(r.get("id"), str)]
+        return list({r["id"]: r for r in sorted(valid, key=lambda r: r.get("state") == "loaded")}.values())
+
+    async def list_models(self) -> list[ModelInfo]:
+        v1 = await self._v1_models()
+        if v1 is not None:
+            return [self._info_v1(r) for r in v1 if r.get("type", "llm") == "llm"]
+        v0 = await self._v0_models()
+        if v0 is not None:
+            return [
+                ModelInfo(
+                    name=r["id"],
+                    family=_str(r.get("arch")),
+                    quantization=_str(r.get("quantization")),
+                    context_length=_pos_int(r.get("max_context_length")),
+                    block_count=self._blocks(r["id"]),
+                    loaded=r.get("state") == "loaded",
+                )
+                for r in v0
+                if r.get("type", "llm") in ("llm", "vlm")
+            ]
+        return models_from_openai(await self._http.request("GET", "/v1/models"))
+
+    def _blocks(self, model: str) -> int | None:
+        return self._block_count or block_count_for(model)
+
+    def _info_v1(self, r: dict[str, Any]) -> ModelInfo:
+        return ModelInfo(
+            name=r["key"],
+            size_bytes=_pos_int(r.get("size_bytes")),
+            family=_str(r.get("architecture")),
+            parameter_size=_str(r.get("params_string")),
+            quantization=_str(_dict(r.get("quantization")).get("name")),
+            context_length=_pos_int(r.get("max_context_length")),
+            block_count=self._blocks(r["key"]),
+            loaded=bool(r.get("loaded_instances")),
+        )
+
+    async def loaded(self) -> list[LoadedModel]:
+        try:
+            v1 = await self._v1_models()
+            if v1 is not None:
+                return [
+                    LoadedModel(
+                        name=str(inst.get("id") or r["key"]),
+                        context_length=_pos_int(_dict(inst.get("config")).get("context_length")),
+                        size_bytes=_pos_int(r.get("size_bytes")),
+                        detail=self._offload_detail(r["key"]),
+                    )
+                    for r in v1
+                    for inst in r.get("loaded_instances") or []
+                    if isinstance(inst, dict)
+                ]
+            v0 = await self._v0_models() or []
+            return [
+                LoadedModel(name=r["id"], context_length=_pos_int(r.get("loaded_context_length")))
+                for r in v0
+                if r.get("state") == "loaded"
+            ]
+        except Exception:  # never raises: [] is "unknown"
+            return []
+
+    def _offload_detail(self, model: str) -> str:
+        if self._applied is None or self._applied[0] != model or self._applied[2] is None:
+            return ""
+        # LM Studio never reports the offload it applied; say what was asked for, and that it is unconfirmed.
+        return f"GPU offload requested: --gpu {self._applied[2]} (LM Studio does not report what it applied)"
+
+    # ------------------------------------------------------------------------------------------ prepare
+
+    async def prepare(self, spec: LoadSpec) -> Prepared:
+        api = await self._which_api()
+        self._prepared.add(spec.model)
+        warnings: list[str] = []
+        if api == "openai":
+            warnings.append(
+                "this LM Studio has no /api/v1 (0.3.x): streaming uses /v1/chat/completions, where LM Studio "
+                "ignores reasoning_effort (set it in LM Studio's model settings) and reports no server stats"
+            )
+        if self._lms and is_loopback(self.url):
+            loaded = await self._prepare_with_lms(spec, warnings)
+            return Prepared(load_s=loaded[1], warnings=tuple(warnings), loaded=loaded[0])
+        if self._lms:
+            warnings.append(
+                f"{self.url} is not this machine, so the local `lms` was not used (it would load the model here);"
+                " loading over REST"
+            )
+        elif spec.gpu_layers is not None:
+            warnings.append("`lms` is not on PATH; loading over REST")
+        if spec.gpu_layers is not None:
+            warnings.append(
+                f"gpu_layers={spec.gpu_layers} NOT applied: LM Studio's REST API cannot set GPU offload; "
+                "run gptoss-top on the LM Studio machine with `lms` on PATH"
+            )
+        if api == "openai":
+            if spec.context_length is not None:
+                warnings.append(f"context_length={spec.context_length} NOT applied: no REST load API before 0.4")
+            return Prepared(warnings=tuple(warnings), loaded=await self._find_loaded(spec.model))
+        load_s = await self._rest_load(spec)
+        return Prepared(load_s=load_s, warnings=tuple(warnings), loaded=await self._find_loaded(spec.model))
+
+    async def _find_loaded(self, model: str) -> LoadedModel | None:
+        return next((m for m in await self.loaded() if m.name == model or m.name.startswith(model + ":")), None)
+
+    async def _rest_load(self, spec: LoadSpec) -> float | None:
+        rows = await self._v1_models() or []
+        row = next((r for r in rows if r["key"] == spec.model), None)
+        if row is None:
+            raise ModelNotFound(f"LM Studio at {self.url} has no model {spec.model!r}", hint=NOT_FOUND_HINT)
+        instances = [i for i in row.get("loaded_instances") or [] if isinstance(i, dict)]
+        ctx_now = {_pos_int(_dict(i.get("config")).get("context_length")) for i in instances}
+        if instances and (spec.context_length is None or ctx_now == {spec.context_length}):
+            return None  # already as asked: reloading would only cost time
+        for inst in instances:
+            await self._http.request("POST", "/api/v1/models/unload", json={"instance_id": inst.get("id")})
+        body: dict[str, Any] = {"model": spec.model, "echo_load_config": True}
+        if spec.context_length is not None:
+            body["context_length"] = spec.context_length
+        answer = await self._http.request("POST", "/api/v1/models/load", json=body, timeout=self._lms_timeout_s)
+        if isinstance(answer, dict) and "error" in answer:  # some failures come back with 200
+            raise classify(200, answer)
+        return _num(answer.get("load_time_seconds")) if isinstance(answer, dict) else None
+
+    async def _prepare_with_lms(self, spec: LoadSpec, warnings: list[str]) -> tuple[LoadedModel | None, float | None]:
+        gpu = gpu_ratio(spec.gpu_layers, self._blocks(spec.model)) if spec.gpu_layers is not None else None
+        wanted = (spec.model, spec.context_length, gpu)
+        mine = [p for p in await self._lms_ps() if spec.model in (p.get("modelKey"), p.get("identifier"))]
+        same_ctx = spec.context_length is None or all(p.get("contextLength") == spec.context_length for p in mine)
+        # What is loaded can be reused only if its offload is known to match: nothing tells it but our own load.
+        if mine and same_ctx and (gpu is None or self._applied == wanted):
+            return self._loaded_from_ps(mine[0]), None
+        for p in mine:
+            await self._run_lms(["unload", str(p.get("identifier") or spec.model)], spec.model)
+        args = ["load", spec.model, "-y"]
+        if spec.context_length is not None:
+            args += ["--context-length", str(spec.context_length)]
+        if gpu is not None:
+            args += ["--gpu", gpu]
+        t0 = time.monotonic()
+        await self._run_lms(args, spec.model)
+        load_s = time.monotonic() - t0
+        self._applied = wanted
+        now = [p for p in await self._lms_ps() if spec.model in (p.get("modelKey"), p.get("identifier"))]
+        if not now:
+            warnings.append(f"`lms load` succeeded but `lms ps` does not list {spec.model}")
+            return None, load_s
+        got = now[0].get("contextLength")
+        if spec.context_length is not None and got != spec.context_length:
+            warnings.append(f"asked for context_length={spec.context_length}, LM Studio loaded {got}")
+        return self._loaded_from_ps(now[0]), load_s
+
+    def _loaded_from_ps(self, p: dict[str, Any]) -> LoadedModel:
+        key = str(p.get("modelKey") or p.get("identifier"))
+        return LoadedModel(
+            name=str(p.get("identifier") or key),
+            context_length=_pos_int(p.get("contextLength")),
+            size_bytes=_pos_int(p.get("sizeBytes")),
+            detail=self._offload_detail(key),
+        )
+
+    async def _lms_ps(self) -> list[dict[str, Any]]:
+        out = await self._run_lms(["ps", "--json"], "")
+        try:
+            rows = json.loads(out[out.find("[") :])  # tolerate a banner line before the JSON
+        except ValueError:
+            rows = None
+        if not isinstance(rows, list):
+            raise BackendError(f"`lms ps --json` printed something unexpected: {out.strip()[:200]!r}")
+        return [p for p in rows if isinstance(p, dict)]
+
+    async def _run_lms(self, args: list[str], model: str) -> str:
+        """Run `lms ARGS` with a time-out; stdout on success, a readable BackendError otherwise."""
+        assert self._lms is not None
+        cmd = f"lms {' '.join(args)}"
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self._lms,
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,  # never let lms wait on an interactive prompt
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as e:
+            raise BackendError(f"cannot run `{cmd}`: {e}", hint="check the lms path") from None
+        try:
+            out_b, err_b = await asyncio.wait_for(proc.communicate(), self._lms_timeout_s)
+        except TimeoutError:
+            await _kill(proc)
+            raise BackendTimeout(
+                f"`{cmd}` did not finish within {self._lms_timeout_s:.0f} s", hint="raise lms_timeout_s"
+            ) from None
+        except BaseException:  # cancelled: a load must not go on unattended
+            await _kill(proc)
+            raise
+        out = redact(out_b.decode(errors="replace"), (self._secret,))
+        err = redact(err_b.decode(errors="replace"), (self._secret,))
+        if proc.returncode == 0:
+            return out
+        text = (err.strip() or out.strip())[-600:]
+        if "server" in text.lower() and ("not running" in text.lower() or "connect" in text.lower()):
+            raise BackendError(f"`{cmd}` could not reach LM Studio: {text}", hint=UNREACHABLE_HINT)
+        low = text.lower()
+        if model and ("no model found" in low or "cannot find" in low or "not found" in low):
+            raise ModelNotFound(f"LM Studio has no model {model!r}: {text}", hint=NOT_FOUND_HINT)
+        refused = load_refused(text, model) if model else None
+        raise refused or BackendError(f"`{cmd}` failed (exit {proc.returncode}): {text}")
+
+    # ------------------------------------------------------------------------------------------- stream
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        return self._stream(request)
+
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        if await self._which_api() == "openai":
+            # LM Studio ignores reasoning_effort here (bug-tracker #988); prepare() warns about it.
+            async for ev in stream_chat(self._http, chat_body(request, reasoning_effort=False)):
+                yield ev
+            return
+        body = await self._native_body(request)
+        async with self._http.stream("POST", "/api/v1/chat", json=body) as chunks:
+            async for ev in self._native_events(aiter_sse(chunks), request.model):
+                yield ev
+
+    async def _native_body(self, request: ChatRequest) -> dict[str, Any]:
+        system = [m.content for m in request.messages if m.role in ("system", "developer")]
+        rest = [m.content for m in request.messages if m.role not in ("system", "developer")]
+        # /api/v1/chat takes one input and no assistant turns; a benchmark prompt is one user message.
+        body: dict[str, Any] = {"model": request.model, "input": "\n\n".join(rest), "stream": True, "store": False}
+        optional = {
+            "system_prompt": "\n\n".join(system) or None,
+            "max_output_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "seed": request.seed,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        effort = request.reasoning_effort
+        if effort is not None:
+            allowed = self._reasoning_options.get(request.model, ["low", "medium", "high"])
+            if allowed is not None and effort not in allowed:
+                raise BackendError(
+                    f"{request.model} does not take reasoning effort {effort!r} (it takes {', '.join(allowed)})",
+                    hint="change reasoning_effort in the pattern",
+                )
+            if allowed is not None:  # None: the model does not reason; sending it would be an error
+                body["reasoning"] = effort
+        # context_length only when prepare() did not load the model: when it differs from the loaded
+        # instance's, LM Studio reloads with its default GPU offload, silently undoing `lms load`.
+        load = request.load
+        if load is not None and load.context_length is not None and request.model not in self._prepared:
+            body["context_length"] = load.context_length
+        return body
+
+    async def _native_events(self, events: AsyncIterator[Any], model: str) -> AsyncIterator[StreamEvent]:
+        error: BackendError | None = None
+        async for ev in events:
+            data = parse_json_object(ev.data)
+            if data is None:
+                continue
+            if isinstance(data, Malformed):
+                raise StreamBroken(f"LM Studio sent data that is not JSON: {data.raw[:80]!r} ({data.error})")
+            name = ev.event if ev.event != "message" else str(data.get("type", ""))
+            if name == "reasoning.delta" and isinstance(data.get("content"), str):
+                yield ReasoningDelta(data["content"])
+            elif name == "message.delta" and isinstance(data.get("content"), str):
+                yield ContentDelta(data["content"])
+            elif name == "model_load.end" and _num(data.get("load_time_seconds")) is not None:
+                yield ServerStats(load_s=_num(data.get("load_time_seconds")))
+            elif name == "error":
+                error = self._stream_error(data, model)  # chat.end follows with what was generated
+            elif name == "chat.end":
+                yield stats_from_chat_end(data)
+                if error is not None:
+                    raise error
+                yield Finished(None)
+                return
+        raise error or StreamBroken("the stream from LM Studio ended before chat.end", hint="did LM Studio crash?")
+
+    def _stream_error(self, data: dict[str, Any], model: str) -> BackendError:
+        err = _dict(data.get("error"))
+        msg = redact(str(err.get("message") or err.get("type") or "unknown error"), (self._secret,))
+        if err.get("type") == "model_not_found":
+            return ModelNotFound(f"LM Studio has no model {model!r}: {msg}", hint=NOT_FOUND_HINT)
+        # A JIT load started by the chat can hit the guardrails too.
+        return load_refused(msg, model) or StreamBroken(f"LM Studio reported an error mid-stream: {msg}")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
