@@ -25,24 +25,33 @@ from backends.base import (
 )
 from backends.wire import Malformed, SSEEvent, parse_json_object
 
-# Inline reasoning markers: (opens reasoning, closes reasoning). Harmony first: its tags are exact.
-_HARMONY_ANALYSIS = "<|channel|>analysis<|message|>"
-_HARMONY_FINAL = "<|channel|>final<|message|>"
-_HARMONY_NOISE = ("<|start|>assistant", "<|end|>", "<|return|>", "<|start|>", "<|call|>")
+_TAGS = (
+    "<|start|>",
+    "<|channel|>",
+    "<|message|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|constrain|>",
+    "<think>",
+    "</think>",
+)
 
 
 class InlineReasoningSplitter:
-    """Split text whose reasoning is marked inline (harmony channels or <think> tags).
+    """Split text whose reasoning is marked inline: harmony channels (`<|channel|>analysis<|message|>`
+    ... `<|start|>assistant<|channel|>final<|message|>`) or `<think>...</think>`.
 
-    Tags may be split across deltas, so a possible tag prefix at the end of a piece is held back
-    until the next piece tells what it is.
+    Harmony: a `<|start|>` header runs to `<|channel|>` or `<|message|>`; the channel name runs to
+    `<|message|>`; every channel but `final` is reasoning. Tags may be split across deltas, so a
+    possible tag prefix at the end of a piece is held back until the next piece tells what it is.
     """
-
-    _TAGS = (_HARMONY_ANALYSIS, _HARMONY_FINAL, "<think>", "</think>", *_HARMONY_NOISE)
 
     def __init__(self) -> None:
         self._pending = ""
         self._in_reasoning = False
+        self._mode = "text"  # text | header | channel
+        self._channel = ""
         self.seen_markup = False
 
     def feed(self, text: str) -> list[StreamEvent]:
@@ -52,42 +61,53 @@ class InlineReasoningSplitter:
         while buf:
             idx = buf.find("<")
             if idx < 0:
-                self._emit(buf, out)
+                self._text(buf, out)
                 break
             if idx > 0:
-                self._emit(buf[:idx], out)
+                self._text(buf[:idx], out)
                 buf = buf[idx:]
-            tag = next((t for t in self._TAGS if buf.startswith(t)), None)
+            tag = next((t for t in _TAGS if buf.startswith(t)), None)
             if tag is not None:
                 self._on_tag(tag)
                 buf = buf[len(tag) :]
-                continue
-            if any(t.startswith(buf) for t in self._TAGS):
+            elif any(t.startswith(buf) for t in _TAGS):
                 self._pending = buf  # may be the start of a tag: wait for more
                 break
-            self._emit("<", out)
-            buf = buf[1:]
+            else:
+                self._text("<", out)
+                buf = buf[1:]
         return out
 
     def flush(self) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         if self._pending:
-            self._emit(self._pending, out)
+            self._text(self._pending, out)
             self._pending = ""
         return out
 
     def _on_tag(self, tag: str) -> None:
         self.seen_markup = True
-        if tag in (_HARMONY_ANALYSIS, "<think>"):
-            self._in_reasoning = True
-        elif tag in (_HARMONY_FINAL, "</think>"):
-            self._in_reasoning = False
+        if tag == "<think>":
+            self._in_reasoning, self._mode = True, "text"
+        elif tag == "</think>":
+            self._in_reasoning, self._mode = False, "text"
+        elif tag == "<|start|>":
+            self._mode = "header"
         elif tag == "<|channel|>":
-            pass
+            self._mode, self._channel = "channel", ""
+        elif tag == "<|message|>":
+            if self._mode == "channel":
+                self._in_reasoning = self._channel.strip().split(" ")[0] != "final"
+            self._mode = "text"
+        elif tag in ("<|end|>", "<|return|>", "<|call|>"):
+            self._mode = "text"
 
-    def _emit(self, text: str, out: list[StreamEvent]) -> None:
-        if text:
+    def _text(self, text: str, out: list[StreamEvent]) -> None:
+        if self._mode == "channel":
+            self._channel += text
+        elif self._mode == "text" and text:
             out.append(ReasoningDelta(text) if self._in_reasoning else ContentDelta(text))
+        # header text (the role after <|start|>) and <|constrain|> types are markup, not output
 
 
 def stats_from_chunk(chunk: dict[str, Any]) -> ServerStats | None:

