@@ -41,7 +41,14 @@ from backends.base import (
     redact,
 )
 from backends.http import Http
-from backends.openai_compat import chat_body, classify_openai, models_from_openai, stream_chat
+from backends.openai_compat import (
+    chat_body,
+    classify_openai,
+    clean,
+    models_from_openai,
+    redacting,
+    stream_chat,
+)
 from backends.openai_stream import error_from_payload
 from backends.wire import Malformed, aiter_sse, parse_json_object
 
@@ -161,7 +168,9 @@ class LMStudioBackend:
         if endpoint.api_key is None and os.environ.get("LM_API_TOKEN"):
             endpoint = replace(endpoint, api_key=os.environ["LM_API_TOKEN"])
         self.url = endpoint.url.rstrip("/")
-        self._http = http or Http(endpoint, unreachable_hint=UNREACHABLE_HINT, classify=classify)
+        self._http = http or Http(
+            endpoint, unreachable_hint=UNREACHABLE_HINT, classify=redacting(classify, endpoint.api_key)
+        )
         self._secret = endpoint.api_key
         self._lms = shutil.which("lms") if lms is None else (lms or None)
         self._block_count = block_count
@@ -351,7 +360,13 @@ class LMStudioBackend:
         return _num(answer.get("load_time_seconds")) if isinstance(answer, dict) else None
 
     async def _prepare_with_lms(self, spec: LoadSpec, warnings: list[str]) -> tuple[LoadedModel | None, float | None]:
-        gpu = gpu_ratio(spec.gpu_layers, self._blocks(spec.model)) if spec.gpu_layers is not None else None
+        try:
+            gpu = gpu_ratio(spec.gpu_layers, self._blocks(spec.model)) if spec.gpu_layers is not None else None
+        except BackendError:
+            # An unknown layer count often means an unknown model: say that, it is the real problem.
+            if spec.model not in {m.name for m in await self.list_models()}:
+                raise ModelNotFound(f"LM Studio has no model {spec.model!r}", hint=NOT_FOUND_HINT) from None
+            raise
         wanted = (spec.model, spec.context_length, gpu)
         mine = [p for p in await self._lms_ps() if spec.model in (p.get("modelKey"), p.get("identifier"))]
         same_ctx = spec.context_length is None or all(p.get("contextLength") == spec.context_length for p in mine)
@@ -446,9 +461,12 @@ class LMStudioBackend:
                 yield ev
             return
         body = await self._native_body(request)
-        async with self._http.stream("POST", "/api/v1/chat", json=body) as chunks:
-            async for ev in self._native_events(aiter_sse(chunks), request.model):
-                yield ev
+        try:
+            async with self._http.stream("POST", "/api/v1/chat", json=body) as chunks:
+                async for ev in self._native_events(aiter_sse(chunks), request.model):
+                    yield ev
+        except BackendError as e:
+            raise clean(e, self._secret) from None
 
     async def _native_body(self, request: ChatRequest) -> dict[str, Any]:
         system = [m.content for m in request.messages if m.role in ("system", "developer")]
