@@ -59,9 +59,11 @@ def classify(status: int, body: Any) -> BackendError:
     err = body.get("error", body) if isinstance(body, dict) else body
     msg = str(err).strip()[:300] or "(empty body)"
     low = msg.lower()
-    if status == 404 or "not found" in low:
+    if "not found" in low and "model" in low:
         m = _MODEL_IN_MESSAGE.search(msg)
         return ModelNotFound(f"Ollama: {msg}", hint=pull_hint(m.group(1) if m else None), status=status)
+    if status == 404:  # a 404 that names no model is a missing route: not Ollama, or a very old one
+        return BackendError(f"no such endpoint (404): {msg}", hint="is the URL an Ollama server?", status=status)
     if status in (401, 403):
         return AuthError(
             f"Ollama refused the request ({status}): {msg}", hint="sign in with `ollama signin`", status=status

@@ -303,6 +303,9 @@ def test_classify_messages_say_what_to_do() -> None:
     e = classify(404, {"error": 'model "gpt-oss:120b" not found, try pulling it first'})
     assert isinstance(e, ModelNotFound)
     assert "ollama pull gpt-oss:120b" in str(e)
+    route = classify(404, "404 page not found")  # not Ollama at that URL: pulling would not help
+    assert type(route) is BackendError
+    assert "Ollama server" in str(route)
     busy = classify(503, {"error": "server busy, please try again.  maximum pending requests exceeded"})
     assert "busy" in str(busy)
     assert "OLLAMA_MAX_QUEUE" in str(busy)
@@ -543,3 +546,29 @@ def test_fake_runs_as_a_script() -> None:
         proc.wait(timeout=10)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_cli_bench_reports_the_servers_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main  # imported here so the backend tests above do not depend on the CLI
+
+    with FakeOllama(tokens_per_s=300) as fake:
+        args = "--ctx 8192 --gpu-layers 24 --max-tokens 256 --reasoning-effort high --format json"
+        rc = main(["bench", "--backend", "ollama", "--url", fake.url, "--model", OSS, *args.split()])
+    out = capsys.readouterr().out
+    assert rc == 0
+    (record,) = json.loads(out)
+    (final,) = fake.finals
+    assert record["ok"] is True
+    assert record["decode_tps"] == final["eval_count"] / final["eval_duration"] * 1e9
+    assert record["prompt_tps"] == final["prompt_eval_count"] / final["prompt_eval_duration"] * 1e9
+    assert record["stats_source"] == "server"
+    assert (record["completion_tokens"], record["prompt_tokens"]) == (final["eval_count"], final["prompt_eval_count"])
+    assert (record["reasoning"], record["answer"]) == (fake.reasoning, fake.answer)
+    chats = [b for b in fake.bodies("/api/chat") if b["messages"]]
+    assert len(chats) == 1
+    assert chats[0]["options"]["num_ctx"] == 8192
+    assert chats[0]["options"]["num_gpu"] == 25  # all 24 blocks + the output layer
+    assert chats[0]["options"]["num_predict"] == 256
+    assert chats[0]["think"] == "high"
+    assert record["loaded_context_length"] == 8192
+    assert record["loaded_detail"] == "100% GPU"

@@ -180,9 +180,8 @@ class FakeOllama:
         num_ctx = options.get("num_ctx") or (4096 if self.profile == "current" else 2048)
         num_gpu = options.get("num_gpu")
         num_gpu = None if num_gpu is None or num_gpu < 0 else int(num_gpu)
-        forever = keep_alive_s < 0
-        expires = datetime.now(UTC) + timedelta(days=365 * 292 if forever else 0,
-                                                         seconds=0 if forever else keep_alive_s)  # fmt: skip
+        # Negative keep_alive is forever: Ollama shows an expiry about 292 years away.
+        expires = datetime.now(UTC) + timedelta(seconds=keep_alive_s if keep_alive_s >= 0 else 292 * 365 * 86400)
         with self.lock:
             cur = self.loaded.get(model.name)
             same = cur is not None and cur.num_ctx == num_ctx and (num_gpu is None or cur.num_gpu == num_gpu)
@@ -240,6 +239,8 @@ class FakeOllama:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 10  # an idle keep-alive connection ends so the server can close
+    # Go sets TCP_NODELAY; without it Nagle + delayed ACK turn a token stream into 40 ms bursts.
+    disable_nagle_algorithm = True
 
     @property
     def fake(self) -> FakeOllama:
