@@ -323,11 +323,10 @@ class LMStudioBackend:
                 f"{self.url} is not this machine, so the local `lms` was not used (it would load the model here);"
                 " loading over REST"
             )
-        elif spec.gpu_layers is not None:
-            warnings.append("`lms` is not on PATH; loading over REST")
         if spec.gpu_layers is not None:
+            why = "" if self._lms else "`lms` is not on PATH and "
             warnings.append(
-                f"gpu_layers={spec.gpu_layers} NOT applied: LM Studio's REST API cannot set GPU offload; "
+                f"gpu_layers={spec.gpu_layers} NOT applied: {why}LM Studio's REST API cannot set GPU offload; "
                 "run gptoss-top on the LM Studio machine with `lms` on PATH"
             )
         if api == "openai":

@@ -489,3 +489,46 @@ async def test_api_key_from_lm_api_token(make_fake, make_backend, monkeypatch: p
     b = make_backend(fake.url, lms="")
     assert [m.name for m in await b.list_models()]
     assert SECRET not in repr(b)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+def bench_json(url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, Any]]]:
+    from tui.cli import main
+
+    argv = ["bench", "--backend", "lmstudio", "--url", url, "--model", M20, "--ctx", "8192",
+            "--gpu-layers", "23", "--max-tokens", "64", "--format", "json", "--no-save"]  # fmt: skip
+    rc = main(argv)
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def test_cli_bench_on_04_reports_the_servers_figures(make_fake, lms: LmsCalls, capsys) -> None:
+    fake = make_fake("0.4")
+    rc, [rec] = bench_json(fake.url, capsys)
+    assert rc == 0, rec["error"]
+    s = fake.last_stats
+    assert s is not None
+    assert rec["stats_source"] == "server"
+    assert rec["decode_tps"] == s["tokens_per_second"]
+    assert rec["ttft_s"] == s["time_to_first_token_seconds"]
+    assert (rec["completion_tokens"], rec["reasoning_tokens"]) == (
+        s["total_output_tokens"],
+        s["reasoning_output_tokens"],
+    )
+    assert (rec["reasoning"], rec["answer"]) == (fake.reasoning_text, fake.answer_text)
+    [load] = lms.loads()
+    assert load[load.index("--gpu") + 1] == "0.958333"
+    assert load[load.index("--context-length") + 1] == "8192"
+    assert rec["loaded_context_length"] == 8192
+
+
+def test_cli_bench_on_03_measures_on_the_client(make_fake, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # no `lms`: loading cannot be applied, and says so
+    fake = make_fake("0.3")
+    rc, [rec] = bench_json(fake.url, capsys)
+    assert rc == 0, rec["error"]
+    assert rec["stats_source"] == "client"
+    assert rec["decode_tps"] is not None and rec["decode_tps"] == rec["decode_tps_client"]
+    assert rec["answer"] == fake.answer_text
+    assert any("NOT applied" in w for w in rec["warnings"])
