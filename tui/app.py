@@ -1,0 +1,148 @@
+"""The app: wires the services to the main screen; `make_app` for tests, `run_app` for the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from backends.base import Backend
+from backends.patterns import Pattern
+from backends.results import ResultsStore
+from backends.session import BackendPool
+from backends.stats import Clock
+from tui.screens.help import HelpScreen
+from tui.screens.main import MainScreen
+from tui.services import Services, find_default_file
+
+
+class GptossTop(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "gptoss-top"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+        self._closed = False
+
+    async def on_mount(self) -> None:
+        sampler = self.services.sampler
+        if sampler is not None:
+            try:
+                await sampler.start()
+            except Exception as e:
+                self.services.sampler = None
+                self.notify(f"hardware probes failed to start: {e}", severity="warning")
+        await self.push_screen(MainScreen(self.services))
+
+    @property
+    def main(self) -> MainScreen:
+        return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        await self.close_services()
+        self.exit(0)
+
+    async def close_services(self) -> None:
+        """Stop the run (its partial record is stored), close backends and stop a managed server."""
+        if self._closed:
+            return
+        self._closed = True
+        for worker in list(self.workers):
+            worker.cancel()
+        with contextlib.suppress(Exception):
+            await self.workers.wait_for_complete()
+        with contextlib.suppress(Exception):
+            await self.services.pool.aclose()
+        if self.services.sampler is not None:
+            with contextlib.suppress(Exception):
+                await self.services.sampler.stop()
+
+    async def on_unmount(self) -> None:
+        # ctrl+c or a closed SSH session: still stop a server we started.
+        await self.close_services()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        main = self.main
+        yield SystemCommand("Run the selected pattern", "Stream it and record the result", main.action_run)
+        yield SystemCommand("Run all patterns", "A sweep with the repeat count", main.action_sweep)
+        yield SystemCommand("Stop the run", "The partial run is recorded", main.action_stop)
+        yield SystemCommand("Rerun", "The last run or sweep again", main.action_rerun)
+        yield SystemCommand("Fold reasoning", "Show or hide the reasoning text", main.action_fold)
+        yield SystemCommand("Show output", "Streamed reasoning and answer", lambda: main.action_view("output"))
+        yield SystemCommand("Show hardware", "GPU, memory, loaded model", lambda: main.action_view("hardware"))
+        yield SystemCommand("Show results", "This session's runs", lambda: main.action_view("results"))
+        yield SystemCommand("Export results", "Markdown, csv and json files", main.action_export)
+        yield SystemCommand("Reload patterns", "Read the pattern file again", main.action_reload)
+        yield SystemCommand("Keys", "Every key", self.action_help)
+        for i, p in enumerate(self.services.patterns):
+            yield SystemCommand(f"Run pattern {p.name}", f"{p.model} · {p.settings()}", _runner(main, i))
+
+
+def _runner(main: MainScreen, index: int) -> Callable[[], None]:
+    def run() -> None:
+        main.action_select(index)
+        main.action_run()
+
+    return run
+
+
+def make_app(
+    *,
+    patterns: list[Pattern] | None = None,
+    config: str | None = None,
+    pool_factory: Callable[[Pattern], Backend] | None = None,
+    sampler: Any | None = None,
+    clock: Clock = time.perf_counter,
+    store: ResultsStore | None = None,
+    repeat: int | None = None,
+    interval: float = 1.0,
+    health_interval: float = 3.0,
+    export_dir: str | Path | None = None,
+) -> GptossTop:
+    """The app with everything injectable; a bad pattern file is shown in the UI, not raised."""
+    services = Services(
+        pool=BackendPool(pool_factory),
+        store=store if store is not None else ResultsStore(),
+        sampler=sampler,
+        clock=clock,
+        patterns=list(patterns or []),
+        pattern_path=config,
+        repeat=repeat,
+        interval=interval,
+        health_interval=health_interval,
+        export_dir=str(export_dir) if export_dir is not None else None,
+    )
+    if patterns is None:
+        services.load()
+    return GptossTop(services)
+
+
+def run_app(config: str | None, patterns: list[Pattern] | None, interval: float, repeat: int | None) -> int:
+    """What `gptoss-top` (and `gptoss-top demo`) open."""
+    if config is None and patterns is None:
+        config = find_default_file()
+    sampler = None
+    try:
+        from backends.probes import Sampler
+
+        sampler = Sampler(interval_s=interval)
+    except Exception:
+        sampler = None
+    app = make_app(config=config, patterns=patterns, sampler=sampler, repeat=repeat, interval=interval)
+    return app.run() or 0

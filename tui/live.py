@@ -1,0 +1,62 @@
+"""The live side of a run: token buffers the screen drains at 10 Hz, and the tok/s history.
+
+The run worker calls `on_event` for every token; it only appends to lists, so the stream is never
+held up by drawing. Sparkline points are taken on the run's own clock every `step_s` of stream
+time, so the same stream (a fake with a virtual clock in tests) always draws the same line.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from backends.base import ContentDelta, ReasoningDelta, StreamEvent
+from backends.stats import Clock, Meter
+
+
+class LiveRun:
+    def __init__(self, clock: Clock, step_s: float = 0.25, points: int = 120) -> None:
+        self.clock = clock
+        self.step_s = step_s
+        self.meter: Meter | None = None
+        self.spark: deque[float] = deque(maxlen=points)
+        self._last_point: float | None = None
+        self._reasoning: list[str] = []
+        self._answer: list[str] = []
+        self.changed = False
+
+    def reset(self) -> None:
+        self.meter = None
+        self.spark.clear()
+        # Every run starts from 0 tok/s; it also anchors the sparkline's scale at 0, so a steady
+        # rate draws as a high line rather than the flat floor of a min-to-max scale.
+        self.spark.append(0.0)
+        self._last_point = None
+        self._reasoning.clear()
+        self._answer.clear()
+        self.changed = True
+
+    def set_meter(self, meter: Meter) -> None:
+        self.meter = meter
+
+    def on_event(self, event: StreamEvent, meter: Meter) -> None:
+        self.meter = meter
+        self.changed = True
+        if isinstance(event, ReasoningDelta):
+            self._reasoning.append(event.text)
+        elif isinstance(event, ContentDelta):
+            self._answer.append(event.text)
+        else:
+            return
+        now = self.clock()
+        if self._last_point is None or now - self._last_point >= self.step_s:
+            rate = meter.live_tps()
+            if rate is not None:
+                self.spark.append(rate)
+                self._last_point = now
+
+    def take(self) -> tuple[str, str]:
+        """The text that arrived since the last call: (reasoning, answer)."""
+        r, a = "".join(self._reasoning), "".join(self._answer)
+        self._reasoning.clear()
+        self._answer.clear()
+        return r, a

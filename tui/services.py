@@ -1,0 +1,59 @@
+"""What the app works with, gathered in one place so tests can hand in fakes (`make_app`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends.patterns import Pattern, PatternError, load_patterns
+from backends.record import RunRecord
+from backends.results import ResultsStore
+from backends.session import BackendPool
+from backends.stats import Clock
+
+DEFAULT_FILE = "gptoss-top.toml"
+
+
+@dataclass
+class Services:
+    pool: BackendPool
+    store: ResultsStore
+    sampler: Any | None = None  # backends.probes.Sampler, or a fake with latest/history/peaks
+    clock: Clock = time.perf_counter
+    patterns: list[Pattern] = field(default_factory=list)
+    pattern_path: str | None = None
+    pattern_error: str | None = None
+    repeat: int | None = None
+    interval: float = 1.0
+    health_interval: float = 3.0
+    export_dir: str | None = None
+    # Runs since the app started (the results panel); the store keeps every run ever.
+    records: list[RunRecord] = field(default_factory=list)
+
+    def load(self) -> None:
+        """(Re)read the pattern file; a bad file becomes `pattern_error`, shown in the UI."""
+        if self.pattern_path is None:
+            return
+        try:
+            self.patterns = load_patterns(self.pattern_path).patterns
+            self.pattern_error = None
+        except PatternError as e:
+            self.pattern_error = str(e)
+        except OSError as e:
+            self.pattern_error = f"{self.pattern_path}: {e.strerror or e}"
+
+    def no_patterns_hint(self) -> str:
+        if self.pattern_error:
+            return f"{self.pattern_error}\n\nFix the file, then press ctrl+r to reload it."
+        return (
+            "No patterns loaded.\n\nWrite a pattern file with `gptoss-top init`, then open it with "
+            f"`gptoss-top --config {DEFAULT_FILE}`; or try `gptoss-top demo`."
+        )
+
+
+def find_default_file() -> str | None:
+    """`gptoss-top` with no arguments opens ./gptoss-top.toml when there is one (what `init` writes)."""
+    p = Path(DEFAULT_FILE)
+    return str(p) if p.is_file() else None

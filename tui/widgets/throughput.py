@@ -1,0 +1,103 @@
+"""Live tok/s in large digits with its recent history, and the run's figures as they settle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Digits, Sparkline, Static
+
+from backends.record import RunRecord
+from backends.stats import Meter
+from tui.widgets.fmt import DASH, num
+
+
+def _tps(v: float | None) -> str:
+    if v is None:
+        return "0"
+    return f"{v:.0f}" if v >= 1000 else f"{v:.1f}"
+
+
+class ThroughputPanel(Vertical):
+    DEFAULT_CSS = """
+    ThroughputPanel {
+        border: round $primary-darken-1;
+        height: auto;
+    }
+    ThroughputPanel #tps-label { color: $text-muted; height: 1; }
+    ThroughputPanel Digits { width: auto; }
+    ThroughputPanel Sparkline { height: 2; margin: 0 0; }
+    ThroughputPanel #figures { height: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("tok/s", id="tps-label")
+        yield Digits("0", id="tps")
+        yield Sparkline([], id="spark")
+        yield Static(id="figures")
+
+    def on_mount(self) -> None:
+        self.border_title = "Throughput"
+        self.reset()
+
+    def reset(self) -> None:
+        self._set("tok/s · waiting", "0", [])
+        self._figures(None, None, None, None, None, None)
+
+    def _set(self, label: str, digits: str, spark: Sequence[float] | None) -> None:
+        self.query_one("#tps-label", Static).update(label)
+        d = self.query_one(Digits)
+        # Same text, no redraw: over SSH every repaint costs bandwidth.
+        if d.value != digits:
+            d.update(digits)
+        if spark is not None:
+            s = self.query_one(Sparkline)
+            data = list(spark)
+            if s.data != data:
+                s.data = data
+
+    def show_live(self, meter: Meter | None, spark: Sequence[float]) -> None:
+        if meter is None:
+            return
+        f = meter.figures()
+        self._set("tok/s · live (2 s window)", _tps(meter.live_tps()), spark)
+        self._figures(f.ttft_s, f.prompt_tps, f.completion_tokens, f.reasoning_tokens, None, meter.elapsed())
+
+    def show_final(self, rec: RunRecord, spark: Sequence[float]) -> None:
+        if rec.decode_tps is None:
+            label = "tok/s · none measured" if rec.ok else "tok/s · run failed"
+        else:
+            label = f"tok/s · final ({rec.stats_source or 'client'})"
+        self._set(label, _tps(rec.decode_tps), spark)
+        client = rec.decode_tps_client if rec.stats_source == "server" else None
+        self._figures(rec.ttft_s, rec.prompt_tps, rec.completion_tokens, rec.reasoning_tokens, client, rec.total_s)
+
+    def _figures(
+        self,
+        ttft: float | None,
+        prompt_tps: float | None,
+        tokens: int | None,
+        reasoning: int | None,
+        client_tps: float | None,
+        elapsed: float | None,
+    ) -> None:
+        rows = [
+            ("TTFT", num(ttft, ".2f", " s")),
+            ("prompt", num(prompt_tps, ".0f", " tok/s")),
+            (
+                "tokens",
+                (DASH if tokens is None else str(tokens)) + ("" if reasoning is None else f" ({reasoning} think)"),
+            ),
+            ("time", num(elapsed, ".1f", " s")),
+        ]
+        if client_tps is not None:
+            rows.append(("client", num(client_tps, ".1f", " tok/s")))
+        t = Text()
+        for n, (label, value) in enumerate(rows):
+            if n:
+                t.append("\n")
+            t.append(f"{label:<7}", style="dim")
+            t.append(value)
+        self.query_one("#figures", Static).update(t)
