@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 BackendKind = Literal["lmstudio", "ollama", "llamacpp", "openai"]
 BACKEND_KINDS: tuple[BackendKind, ...] = ("lmstudio", "ollama", "llamacpp", "openai")
@@ -258,6 +258,17 @@ def redact(text: str, secrets: Mapping[str, str | None] | tuple[str | None, ...]
         if s and len(s) >= 4:
             text = text.replace(s, "***")
     return text
+
+
+def redact_any(value: Any, secrets: tuple[str | None, ...]) -> Any:
+    """`redact` through a decoded JSON body: some servers echo the Authorization header back."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {k: redact_any(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_any(v, secrets) for v in value]
+    return value
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from backends.base import (
     ServerUnreachable,
     StreamBroken,
     redact,
+    redact_any,
 )
 
 Classify = Callable[[int, Any], BackendError]
@@ -103,9 +104,16 @@ class Http:
         self.classify = classify
         self.client = client or make_client(endpoint, headers)
 
-    def _clean(self, err: BackendError) -> BackendError:
-        if self.endpoint.api_key:
-            err.message = redact(err.message, (self.endpoint.api_key,))
+    def _redact(self, body: Any) -> Any:
+        return redact_any(body, (self.endpoint.api_key,)) if self.endpoint.api_key else body
+
+    def clean(self, err: BackendError) -> BackendError:
+        """Strip the API key from everything the error can show: message, hint, args (repr, tracebacks)."""
+        key = self.endpoint.api_key
+        if key:
+            err.message = redact(err.message, (key,))
+            err.hint = redact(err.hint, (key,)) if err.hint else err.hint
+        err.args = (err.message,)
         return err
 
     async def request(self, method: str, path: str, *, timeout: float | None = None, **kw: Any) -> Any:
@@ -115,10 +123,10 @@ class Http:
                 kw["timeout"] = timeout
             r = await self.client.request(method, path, **kw)
         except httpx.HTTPError as e:
-            raise self._clean(transport_error(e, self.url, self.hint)) from None
+            raise self.clean(transport_error(e, self.url, self.hint)) from None
         body = body_of(r)
         if r.status_code >= 400:
-            raise self._clean(self.classify(r.status_code, body))
+            raise self.clean(self.classify(r.status_code, self._redact(body)))
         return body
 
     async def get_json(self, path: str, *, timeout: float | None = None, **kw: Any) -> dict[str, Any]:
@@ -134,17 +142,17 @@ class Http:
             async with self.client.stream(method, path, **kw) as r:
                 if r.status_code >= 400:
                     await r.aread()
-                    raise self._clean(self.classify(r.status_code, body_of(r)))
+                    raise self.clean(self.classify(r.status_code, self._redact(body_of(r))))
                 yield self._chunks(r)
         except httpx.HTTPError as e:
-            raise self._clean(transport_error(e, self.url, self.hint, streaming=True)) from None
+            raise self.clean(transport_error(e, self.url, self.hint, streaming=True)) from None
 
     async def _chunks(self, r: httpx.Response) -> AsyncIterator[bytes]:
         try:
             async for chunk in r.aiter_raw():
                 yield chunk
         except httpx.HTTPError as e:
-            raise self._clean(transport_error(e, self.url, self.hint, streaming=True)) from None
+            raise self.clean(transport_error(e, self.url, self.hint, streaming=True)) from None
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -29,8 +29,7 @@ from backends.base import (
 )
 from backends.http import Http
 from backends.llamaserver import ManagedServer, ServerConfig, find_server_binary, gguf_block_count, ngl_for
-from backends.openai_stream import error_from_payload, events_from_sse
-from backends.wire import aiter_sse
+from backends.openai_stream import error_from_payload, events_from_sse_bytes
 
 HINT = "is llama-server running at that address? (start it, or give a model_path to let gptoss-top run it)"
 _METRIC = re.compile(r"^(llamacpp:[a-z_]+)(?:\{[^}]*\})?\s+([-+0-9.eE]+|NaN)$")
@@ -261,7 +260,7 @@ class LlamaCppBackend:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         async with self._http.stream("POST", "/v1/chat/completions", json=self.body(request)) as chunks:
-            async for event in events_from_sse(aiter_sse(chunks)):
+            async for event in events_from_sse_bytes(chunks):
                 yield event
 
 

@@ -44,9 +44,7 @@ from backends.http import Http
 from backends.openai_compat import (
     chat_body,
     classify_openai,
-    clean,
     models_from_openai,
-    redacting,
     stream_chat,
 )
 from backends.openai_stream import error_from_payload
@@ -168,9 +166,7 @@ class LMStudioBackend:
         if endpoint.api_key is None and os.environ.get("LM_API_TOKEN"):
             endpoint = replace(endpoint, api_key=os.environ["LM_API_TOKEN"])
         self.url = endpoint.url.rstrip("/")
-        self._http = http or Http(
-            endpoint, unreachable_hint=UNREACHABLE_HINT, classify=redacting(classify, endpoint.api_key)
-        )
+        self._http = http or Http(endpoint, unreachable_hint=UNREACHABLE_HINT, classify=classify)
         self._secret = endpoint.api_key
         self._lms = shutil.which("lms") if lms is None else (lms or None)
         self._block_count = block_count
@@ -465,7 +461,7 @@ class LMStudioBackend:
                 async for ev in self._native_events(aiter_sse(chunks), request.model):
                     yield ev
         except BackendError as e:
-            raise clean(e, self._secret) from None
+            raise self._http.clean(e) from None
 
     async def _native_body(self, request: ChatRequest) -> dict[str, Any]:
         system = [m.content for m in request.messages if m.role in ("system", "developer")]

@@ -24,11 +24,9 @@ from backends.base import (
     ModelNotFound,
     Prepared,
     StreamEvent,
-    redact,
 )
-from backends.http import Classify, Http, default_classify
-from backends.openai_stream import error_from_payload, events_from_sse
-from backends.wire import aiter_sse
+from backends.http import Http, default_classify
+from backends.openai_stream import error_from_payload, events_from_sse_bytes
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
@@ -57,36 +55,10 @@ async def stream_chat(http: Http, body: dict[str, Any], path: str = CHAT_PATH) -
     """POST a streaming chat and yield its events; closing this iterator closes the connection."""
     try:
         async with http.stream("POST", path, json=body) as chunks:
-            async for event in events_from_sse(aiter_sse(chunks)):
+            async for event in events_from_sse_bytes(chunks):
                 yield event
     except BackendError as e:
-        raise clean(e, http.endpoint.api_key) from None
-
-
-def clean(err: BackendError, secret: str | None) -> BackendError:
-    """The error with the key taken out of its message *and* its args (repr and tracebacks show args)."""
-    if secret:
-        err.message = redact(err.message, (secret,))
-        err.hint = redact(err.hint, (secret,)) if err.hint else err.hint
-        err.args = (err.message,)
-    return err
-
-
-def _redact_any(v: Any, secret: str) -> Any:
-    if isinstance(v, str):
-        return redact(v, (secret,))
-    if isinstance(v, dict):
-        return {k: _redact_any(x, secret) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_redact_any(x, secret) for x in v]
-    return v
-
-
-def redacting(classify: Classify, secret: str | None) -> Classify:
-    """Take the key out of an error body before it becomes a message: some servers echo the header."""
-    if not secret:
-        return classify
-    return lambda status, body: classify(status, _redact_any(body, secret))
+        raise http.clean(e) from None
 
 
 def _int(v: Any) -> int | None:
@@ -133,7 +105,7 @@ class OpenAICompatBackend:
         self._http = http or Http(
             endpoint,
             unreachable_hint="is the server running, and is the URL (host and port) right?",
-            classify=redacting(classify_openai, endpoint.api_key),
+            classify=classify_openai,
         )
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ carries them (finish chunk, separate `choices: []` chunk, or every chunk); `cont
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from backends.base import (
@@ -23,7 +23,7 @@ from backends.base import (
     StreamBroken,
     StreamEvent,
 )
-from backends.wire import Malformed, SSEEvent, parse_json_object
+from backends.wire import Malformed, SSEDecoder, SSEEvent, parse_json_object
 
 _TAGS = (
     "<|start|>",
@@ -175,66 +175,113 @@ class ChunkReader:
     def __init__(self) -> None:
         self._splitter: InlineReasoningSplitter | None = None
         self.finish_reason: str | None = None
-        self.done = False
 
-    def feed(self, chunk: dict[str, Any]) -> Iterator[StreamEvent]:
-        if "error" in chunk and not chunk.get("choices"):
+    def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        choices = chunk.get("choices")
+        if "error" in chunk and not choices:
             # An error after the first chunk: the stream ends without [DONE].
             err = error_from_payload(chunk)
             raise StreamBroken(f"the server reported an error mid-stream: {err.message}", status=err.status)
-        choices = chunk.get("choices")
-        if isinstance(choices, list):
+        if choices:
             for choice in choices:
                 if not isinstance(choice, dict):
                     continue
-                delta = choice.get("delta") or choice.get("message") or {}
-                if isinstance(delta, dict):
-                    yield from self._delta(delta)
+                delta = choice.get("delta") or choice.get("message")
+                if delta:
+                    self._delta(delta, out)
                 fr = choice.get("finish_reason")
-                if isinstance(fr, str) and fr:
+                if fr and isinstance(fr, str):
                     self.finish_reason = fr
-        stats = stats_from_chunk(chunk)
-        if stats is not None:
-            yield stats
+        if "usage" in chunk or "timings" in chunk:
+            stats = stats_from_chunk(chunk)
+            if stats is not None:
+                out.append(stats)
+        return out
 
-    def _delta(self, delta: dict[str, Any]) -> Iterator[StreamEvent]:
+    def _delta(self, delta: Any, out: list[StreamEvent]) -> None:
+        if not isinstance(delta, dict):
+            return
         for key in ("reasoning_content", "reasoning"):
             r = delta.get(key)
-            if isinstance(r, str) and r:
-                yield ReasoningDelta(r)
+            if r and isinstance(r, str):
+                out.append(ReasoningDelta(r))
         c = delta.get("content")
-        if isinstance(c, str) and c:
-            if self._splitter is None and ("<|channel|>" in c or "<think>" in c or c.startswith("<")):
+        if c and isinstance(c, str):
+            if (self._splitter is None and c[0] == "<") or (self._splitter is None and "<|channel|>" in c):
                 self._splitter = InlineReasoningSplitter()
             if self._splitter is not None:
-                yield from self._splitter.feed(c)
+                out.extend(self._splitter.feed(c))
             else:
-                yield ContentDelta(c)
+                out.append(ContentDelta(c))
 
-    def finish(self) -> Iterator[StreamEvent]:
-        if self._splitter is not None:
-            yield from self._splitter.flush()
-        yield Finished(self.finish_reason)
+    def finish(self) -> list[StreamEvent]:
+        out: list[StreamEvent] = self._splitter.flush() if self._splitter is not None else []
+        out.append(Finished(self.finish_reason))
+        return out
+
+
+class OpenAIStreamDecoder:
+    """Raw bytes of an OpenAI-style SSE stream → stream events, one network read at a time.
+
+    Synchronous and batched per read: at thousands of tokens a second, one async hop per event
+    would cost more than the decoding itself.
+    """
+
+    def __init__(self) -> None:
+        self._sse = SSEDecoder()
+        self._reader = ChunkReader()
+        self.done = False
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        return self._convert(self._sse.feed(data)) if not self.done else []
+
+    def close(self) -> list[StreamEvent]:
+        out = self._convert(self._sse.close()) if not self.done else []
+        if not self.done and self._reader.finish_reason is None:
+            raise StreamBroken("the stream ended before the server finished the reply (no [DONE])")
+        return out + self._reader.finish()
+
+    def feed_events(self, events: list[SSEEvent]) -> list[StreamEvent]:
+        return self._convert(events) if not self.done else []
+
+    def _convert(self, events: list[SSEEvent]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for ev in events:
+            data = ev.data
+            if data == "[DONE]" or data.strip() == "[DONE]":
+                self.done = True
+                break
+            chunk = parse_json_object(data)
+            if chunk is None:
+                continue
+            if isinstance(chunk, Malformed):
+                raise StreamBroken(f"the server sent data that is not JSON: {chunk.raw[:80]!r} ({chunk.error})")
+            out.extend(self._reader.feed(chunk))
+        return out
+
+
+async def events_from_sse_bytes(chunks: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
+    """OpenAI-style SSE bytes → stream events. Raises StreamBroken when the stream ends abnormally."""
+    dec = OpenAIStreamDecoder()
+    async for chunk in chunks:
+        for out in dec.feed(chunk):
+            yield out
+        if dec.done:
+            break
+    for out in dec.close():
+        yield out
 
 
 async def events_from_sse(events: AsyncIterator[SSEEvent]) -> AsyncIterator[StreamEvent]:
-    """OpenAI-style SSE → stream events. Raises StreamBroken when the stream ends abnormally."""
-    reader = ChunkReader()
-    got_done = False
+    """The same from already-framed SSE events (a caller that reads named events itself)."""
+    dec = OpenAIStreamDecoder()
     async for ev in events:
-        if ev.data.strip() == "[DONE]":
-            got_done = True
-            break
-        chunk = parse_json_object(ev.data)
-        if chunk is None:
-            continue
-        if isinstance(chunk, Malformed):
-            raise StreamBroken(f"the server sent data that is not JSON: {chunk.raw[:80]!r} ({chunk.error})")
-        for out in reader.feed(chunk):
+        for out in dec.feed_events([ev]):
             yield out
-    if not got_done and reader.finish_reason is None:
-        raise StreamBroken("the stream ended before the server finished the reply (no [DONE])")
-    for out in reader.finish():
+        if dec.done:
+            break
+    for out in dec.close():
         yield out
 
 

@@ -41,10 +41,13 @@ class _Lines:
         if self._cr and text.startswith("\n"):
             text = text[1:]
         self._cr = text.endswith("\r")
-        self._buf += text
-        if "\n" not in self._buf and "\r" not in self._buf:
+        buf = self._buf + text if self._buf else text
+        if "\r" in buf:
+            buf = buf.replace("\r\n", "\n").replace("\r", "\n")
+        elif "\n" not in buf:
+            self._buf = buf
             return []
-        parts = self._buf.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        parts = buf.split("\n")
         self._buf = parts.pop()
         return parts
 
@@ -78,6 +81,9 @@ class SSEDecoder:
     def _take(self, lines: list[str]) -> list[SSEEvent]:
         out: list[SSEEvent] = []
         for line in lines:
+            if line.startswith("data: "):  # the common case first: a single-line event
+                self._data.append(line[6:])
+                continue
             if not line:
                 if self._data:
                     out.append(SSEEvent(self._event or "message", "\n".join(self._data)))
@@ -111,17 +117,18 @@ class NDJSONDecoder:
         return [r for r in map(parse_json_object, self._lines.close()) if r is not None]
 
 
+_decode = json.JSONDecoder().decode
+
+
 def parse_json_object(text: str) -> dict[str, Any] | Malformed | None:
     """A JSON object from text; None for blank text; Malformed for anything else."""
-    s = text.strip()
-    if not s:
-        return None
     try:
-        value = json.loads(s)
+        value = _decode(text)  # json.loads without its per-call checks; whitespace is allowed
     except (ValueError, RecursionError) as e:
-        return Malformed(s[:200], str(e))
-    if not isinstance(value, dict):
-        return Malformed(s[:200], "not a JSON object")
+        s = text.strip()
+        return None if not s else Malformed(s[:200], str(e))
+    if type(value) is not dict:
+        return Malformed(text.strip()[:200], "not a JSON object")
     return value
 
 
