@@ -81,6 +81,7 @@ class FakeBackend:
         hold_after: int | None = None,
         model_name: str = "gpt-oss-20b",
         version: str = "b7010",
+        tps_for: Callable[[LoadSpec], float] | None = None,
     ) -> None:
         self.url = url
         self.reasoning = reasoning
@@ -97,6 +98,8 @@ class FakeBackend:
         self.hold_after = hold_after
         self.model_name = model_name
         self.version = version
+        # The rate for a load (e.g. by gpu_layers), so a sweep shows patterns that differ.
+        self.tps_for = tps_for
         self.calls: list[tuple[str, Any]] = []
         self.closed = False
         self.streams_started = 0
@@ -120,6 +123,8 @@ class FakeBackend:
     async def prepare(self, spec: LoadSpec) -> Prepared:
         self.calls.append(("prepare", spec))
         self._check_reachable()
+        if self.tps_for is not None:
+            self.tps = self.tps_for(spec)
         if self.fail == "load_refused":
             raise LoadRefused(
                 f"LM Studio refused to load {spec.model} with context {spec.context_length}: "

@@ -57,6 +57,9 @@ def backend_key(p: Pattern) -> str:
 
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The app's keys again, first, so a narrow footer still shows them.
+        Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("q", "app.quit", "Quit"),
         Binding("1", "select(0)", "Select", key_display="1-9", show=False),
         *[Binding(str(n), f"select({n - 1})", show=False) for n in range(2, 10)],
         Binding("j", "move(1)", "Down", show=False),
@@ -160,6 +163,8 @@ class MainScreen(Screen[None]):
     def action_select(self, index: int) -> None:
         if index < len(self.services.patterns):
             self.query_one(PatternList).highlighted = index
+            # Now, not when the highlight message arrives: a palette command selects, then runs.
+            self._set_current(self.services.patterns[index])
 
     def action_move(self, delta: int) -> None:
         plist = self.query_one(PatternList)

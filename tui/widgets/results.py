@@ -15,6 +15,10 @@ from backends.results import Summary, summarize
 from tui.widgets.fmt import DASH, gib, num, pressure_text
 
 COLUMNS = ("pattern", "settings", "tok/s", "TTFT s", "runs", "peak VRAM", "pressure", "source")
+# Narrower than WIDE_FROM: the settings are in the pattern list beside it, and nothing scrolls sideways
+# (the table takes no focus, so a sideways scroll would need a mouse).
+NARROW_COLUMNS = ("pattern", "tok/s", "TTFT", "n", "VRAM", "press.")
+WIDE_FROM = 80
 
 
 def chart(summaries: Sequence[Summary], width: int) -> Text:
@@ -46,6 +50,8 @@ class ResultsPanel(Vertical):
     """
 
     _exported = False
+    _narrow: bool | None = None
+    _records: Sequence[RunRecord] = ()
     _summaries: Sequence[Summary] = ()
 
     def compose(self) -> ComposeResult:
@@ -57,18 +63,28 @@ class ResultsPanel(Vertical):
 
     def on_mount(self) -> None:
         self.border_title = "Results (this session)"
-        self.query_one(DataTable).add_columns(*COLUMNS)
         self.show([])
 
     def on_resize(self) -> None:
-        self._draw_chart()
+        if self._narrow != (self.size.width < WIDE_FROM):
+            self.show(self._records)
+        else:
+            self._draw_chart()
 
     def show(self, records: Sequence[RunRecord]) -> None:
+        self._records = list(records)
         self._summaries = summarize(records)
+        self._narrow = self.size.width < WIDE_FROM
         table = self.query_one(DataTable)
-        table.clear()
+        table.clear(columns=True)
+        table.add_columns(*(NARROW_COLUMNS if self._narrow else COLUMNS))
         for s in self._summaries:
             runs = f"{s.runs - s.failed}/{s.runs}" if s.failed else str(s.runs)
+            if self._narrow:
+                vram = DASH if s.peak_vram_bytes is None else f"{s.peak_vram_bytes / 2**30:.1f}G"
+                table.add_row(s.pattern, s.tps_text(), num(s.ttft_mean, ".2f"), runs, vram,
+                              pressure_text(s.memory_pressure_peak))  # fmt: skip
+                continue
             table.add_row(
                 s.pattern, s.settings, s.tps_text(), num(s.ttft_mean, ".2f"), runs,
                 gib(s.peak_vram_bytes), pressure_text(s.memory_pressure_peak), s.stats_source or DASH,

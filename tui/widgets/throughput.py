@@ -14,9 +14,9 @@ from backends.stats import Meter
 from tui.widgets.fmt import DASH, num
 
 
-def _tps(v: float | None) -> str:
+def _tps(v: float | None, unknown: str = "0") -> str:
     if v is None:
-        return "0"
+        return unknown
     return f"{v:.0f}" if v >= 1000 else f"{v:.1f}"
 
 
@@ -62,7 +62,7 @@ class ThroughputPanel(Vertical):
         if meter is None:
             return
         f = meter.figures()
-        self._set("tok/s · live (2 s window)", _tps(meter.live_tps()), spark)
+        self._set("tok/s · live (2 s window)", _tps(meter.live_tps()), spark if len(spark) > 1 else [])
         self._figures(f.ttft_s, f.prompt_tps, f.completion_tokens, f.reasoning_tokens, None, meter.elapsed())
 
     def show_final(self, rec: RunRecord, spark: Sequence[float]) -> None:
@@ -70,7 +70,8 @@ class ThroughputPanel(Vertical):
             label = "tok/s · none measured" if rec.ok else "tok/s · run failed"
         else:
             label = f"tok/s · final ({rec.stats_source or 'client'})"
-        self._set(label, _tps(rec.decode_tps), spark)
+        # Unknown is a dash, never 0 (the record's rule); a lone 0 seed is no history worth drawing.
+        self._set(label, _tps(rec.decode_tps, "-"), spark if len(spark) > 1 else [])
         client = rec.decode_tps_client if rec.stats_source == "server" else None
         self._figures(rec.ttft_s, rec.prompt_tps, rec.completion_tokens, rec.reasoning_tokens, client, rec.total_s)
 

@@ -1,0 +1,102 @@
+"""Fixtures for the TUI tests: patterns, a fake backend on a virtual clock, fixed hardware snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backends.patterns import Pattern, parse_patterns
+from backends.probes import FakeClock, Peaks, Snapshot, compute_peaks, fake_snapshots
+from backends.results import ResultsStore
+from tests.fakes.backend import FakeBackend
+from tui.app import GptossTop, make_app
+
+PATTERNS_TOML = {
+    "defaults": {"backend": "llamacpp", "url": "http://127.0.0.1:8080", "model": "gpt-oss-20b",
+                 "prompt": "Why is the sky blue?", "max_tokens": 256},
+    "patterns": [
+        {"name": "A", "context_length": 4096, "gpu_layers": 24},
+        {"name": "B", "context_length": 4096, "gpu_layers": 23},
+        {"name": "C", "context_length": 8192, "gpu_layers": 20},
+    ],
+}  # fmt: skip
+
+
+class StaticSampler:
+    """The Sampler's interface over fixed snapshots: the same panels on every machine and run."""
+
+    def __init__(self, snapshots: list[Snapshot]) -> None:
+        self._history = tuple(snapshots)
+        self.backend: tuple[int | None, int | None] = (None, None)
+        self.started = self.stopped = False
+
+    @property
+    def latest(self) -> Snapshot | None:
+        return self._history[-1] if self._history else None
+
+    @property
+    def history(self) -> tuple[Snapshot, ...]:
+        return self._history
+
+    def set_backend(self, pid: int | None, port: int | None) -> None:
+        self.backend = (pid, port)
+
+    def peaks(self, since: float, until: float | None = None) -> Peaks:
+        return compute_peaks(self._history)
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+@pytest.fixture
+def patterns() -> list[Pattern]:
+    return parse_patterns(PATTERNS_TOML, "test.toml").patterns
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=100.0)
+
+
+@pytest.fixture
+def backend(clock: FakeClock) -> FakeBackend:
+    return FakeBackend(tps=50.0, clock=clock)
+
+
+@pytest.fixture
+def sampler() -> StaticSampler:
+    return StaticSampler(fake_snapshots(8))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ResultsStore:
+    return ResultsStore(tmp_path / "results.jsonl")
+
+
+@pytest.fixture
+def build(
+    patterns: list[Pattern],
+    backend: FakeBackend,
+    sampler: StaticSampler,
+    clock: FakeClock,
+    store: ResultsStore,
+    tmp_path: Path,
+) -> Callable[..., GptossTop]:
+    """make_app with the fakes; any keyword overrides one of them."""
+
+    def _build(**kw: Any) -> GptossTop:
+        be = kw.pop("backend", backend)
+        args: dict[str, Any] = dict(
+            patterns=patterns, pool_factory=lambda p: be, sampler=sampler, clock=clock, store=store,
+            health_interval=0, export_dir=tmp_path / "exports",
+        )  # fmt: skip
+        args.update(kw)
+        return make_app(**args)
+
+    return _build
