@@ -271,6 +271,7 @@ class MainScreen(Screen[None]):
         self.query_one(HeaderBar).set_pattern(pattern, self.services.pool.get(pattern).url)
         self.query_one(OutputPanel).reset(label)
         self.query_one(ThroughputPanel).reset()
+        self._poll_health()
 
     def _cancelled(self, rec: RunRecord) -> None:
         # run_pattern hands over the partial record before the cancellation goes on: store it.
@@ -378,4 +379,5 @@ class MainScreen(Screen[None]):
             return
         self.query_one(ResultsPanel).show_exported(["exported:", *map(str, paths)])
         self.action_view("results")
-        self.notify("\n".join(map(str, paths)), title=f"exported {len(records)} runs", timeout=8)
+        # The paths are in the results panel; the toast stays short so it hides little.
+        self.notify(f"markdown, csv, json in {paths[0].parent}", title=f"exported {len(records)} runs", timeout=5)

@@ -67,7 +67,13 @@ class ThroughputPanel(Vertical):
 
     def show_final(self, rec: RunRecord, spark: Sequence[float]) -> None:
         if rec.decode_tps is None:
-            label = "tok/s · none measured" if rec.ok else "tok/s · run failed"
+            label = (
+                "tok/s · none measured"
+                if rec.ok
+                else "tok/s · stopped"
+                if rec.error_kind == "cancelled"
+                else "tok/s · run failed"
+            )
         else:
             label = f"tok/s · final ({rec.stats_source or 'client'})"
         # Unknown is a dash, never 0 (the record's rule); a lone 0 seed is no history worth drawing.
