@@ -40,7 +40,7 @@ def serve(port_q: multiprocessing.Queue, n: int) -> None:  # type: ignore[type-a
     class H(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")

@@ -3,7 +3,6 @@ generated model (session-scoped, on a free loopback port, stopped by PID at the 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 import time
@@ -120,5 +119,3 @@ def pytest_report_header(config: pytest.Config) -> str:
     except Exception as e:
         return f"llama-server: not found ({e})"
 
-
-os.environ.setdefault("GPTOSS_TOP_QUIET", "1")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -159,11 +158,8 @@ def cmd_bench(args: argparse.Namespace, patterns: list[Pattern]) -> int:
     from backends.sweep import Progress, run_sweep
 
     store = None if args.no_save else ResultsStore()
-    quiet = not sys.stderr.isatty() and os.environ.get("GPTOSS_TOP_QUIET") == "1"
 
     def progress(p: Progress) -> None:
-        if quiet:
-            return
         head = f"[{p.index}/{p.total}] {p.pattern.name} ({p.pattern.settings()})"
         if p.pattern.repeat > 1 or (args.repeat or 1) > 1:
             head += f" run {p.repeat}"
@@ -205,7 +201,7 @@ def cmd_bench(args: argparse.Namespace, patterns: list[Pattern]) -> int:
         except OSError as e:
             print(f"gptoss-top: could not write {args.out}: {e.strerror or e}", file=sys.stderr)
             return EXIT_RUN_FAILED
-    if store is not None and not quiet:
+    if store is not None:
         print(f"results appended to {store.path}", file=sys.stderr)
     return EXIT_OK if all(r.ok for r in records) else EXIT_RUN_FAILED
 
