@@ -146,10 +146,19 @@ class MainScreen(Screen[None]):
         changed = pattern is not self.current
         self.current = pattern
         if self.running_pattern is None:
-            self.query_one(HeaderBar).set_pattern(pattern)
+            self.query_one(HeaderBar).set_pattern(pattern, self._url_of(pattern))
         if changed and pattern is not None:
             self.query_one(HardwarePanel).show_loaded(None)
             self._poll_health()
+
+    def _url_of(self, pattern: Pattern | None) -> str | None:
+        # A managed llama-server's port is known only once it runs: ask the backend, not the file.
+        if pattern is None:
+            return None
+        try:
+            return self.services.pool.get(pattern).url
+        except Exception:
+            return pattern.url
 
     @on(OptionList.OptionHighlighted, "#patterns")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -268,7 +277,7 @@ class MainScreen(Screen[None]):
         self._flush()
         self.live.reset()
         self.running_pattern = pattern
-        self.query_one(HeaderBar).set_pattern(pattern, self.services.pool.get(pattern).url)
+        self.query_one(HeaderBar).set_pattern(pattern, self._url_of(pattern))
         self.query_one(OutputPanel).reset(label)
         self.query_one(ThroughputPanel).reset()
         self._poll_health()
@@ -286,6 +295,7 @@ class MainScreen(Screen[None]):
         self.query_one(ResultsPanel).show(s.records)
         out = self.query_one(OutputPanel)
         header = self.query_one(HeaderBar)
+        header.set_pattern(header.pattern, rec.url)
         if rec.error_kind == "cancelled":
             out.show_error(f"Stopped: {rec.pattern} — the partial run is recorded (r reruns).")
             header.set_status(f"{rec.pattern}: stopped")
