@@ -144,3 +144,12 @@ def test_this_machine_has_no_amd_gpu_and_the_probe_says_so() -> None:
     # Runs against the real /sys: must not raise, whatever is there.
     r = AmdProbe().sample()
     assert r.state in ("ok", "no AMD GPU")
+
+
+@pytest.mark.gpu
+def test_real_amd_card_when_there_is_one() -> None:
+    probe = AmdProbe()
+    if not probe.available():
+        pytest.skip("no amdgpu card in /sys/class/drm")
+    g = probe.sample().gpus[0]
+    assert g.vram_total_bytes is None or g.vram_total_bytes > 0

@@ -55,8 +55,8 @@ def test_m1pro_16gb() -> None:
     assert a.compressed_bytes == 83622 * 16384
     assert (a.swapins, a.swapouts) == (22144, 71552)
     # One pass: three commands, each under the probe's time-out.
-    assert [c[0][0] for c in run.calls] == ["ioreg", "sysctl", "vm_stat"]  # type: ignore[attr-defined]
-    assert all(t == 1.0 for _, t in run.calls)  # type: ignore[attr-defined]
+    assert [c[0][0] for c in run.calls] == ["ioreg", "sysctl", "vm_stat"]
+    assert all(t == 1.0 for _, t in run.calls)
 
 
 def test_m4_16gb_warn_and_decimal_comma_swap() -> None:

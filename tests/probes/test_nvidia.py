@@ -104,3 +104,21 @@ def test_close_shuts_down_and_allows_reinit(monkeypatch: pytest.MonkeyPatch) -> 
     probe.close()
     assert mod.calls["nvmlShutdown"] == 1  # type: ignore[attr-defined]
     assert probe.sample().gpus
+
+
+@pytest.mark.gpu
+def test_real_nvml_when_there_is_an_nvidia_gpu() -> None:
+    # Runs on a machine with a driver (select with `-m gpu`); elsewhere it says why it skipped.
+    probe = NvidiaProbe()
+    if not probe.available():
+        pytest.skip(f"no NVIDIA GPU here: {probe.state()}")
+    try:
+        r = probe.sample()
+        assert r.state == "ok"
+        assert r.gpus
+        g = r.gpus[0]
+        assert g.name
+        assert g.mem_total_bytes is None or g.mem_total_bytes > 0
+        assert g.util_percent is None or 0 <= g.util_percent <= 100
+    finally:
+        probe.close()

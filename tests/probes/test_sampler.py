@@ -4,6 +4,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 
@@ -140,7 +141,7 @@ def test_history_is_bounded_and_ordered() -> None:
     assert s.latest is h[-1]
 
 
-def scripted(values: list[tuple[int | None, int | None, str | None, int | None]]) -> FakeProbe:
+def scripted(values: Sequence[tuple[int | None, int | None, str | None, int | None]]) -> FakeProbe:
     """Tick n gives (vram, ram_used, pressure, swap_used) = values[n]."""
 
     def script(n: int) -> ProbeReading:
@@ -260,5 +261,7 @@ def test_fake_snapshots_are_deterministic(vendor: str | None) -> None:
         assert a[0].gpus == ()
         assert "no GPU detected" in a[0].notes
     else:
-        assert a[-1].vram_used_bytes is not None
-        assert a[-1].vram_used_bytes > a[0].vram_used_bytes
+        first, last = a[0].vram_used_bytes, a[-1].vram_used_bytes
+        assert first is not None
+        assert last is not None
+        assert last > first
