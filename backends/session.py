@@ -41,6 +41,8 @@ class PeakSource(Protocol):
 
     def set_backend(self, pid: int | None, port: int | None = None) -> None: ...
 
+    def sample_now(self) -> Any: ...
+
 
 EventCallback = Callable[[StreamEvent, Meter], None]
 StatusCallback = Callable[[str], None]
@@ -159,6 +161,7 @@ async def run_pattern(pattern: Pattern, backend: Backend, repeat: int = 1, ctx: 
         )
         status(ctx, f"{pattern.name}: streaming")
         t_sample0 = ctx.sampler_clock()
+        await _sample(ctx)  # the state the run starts in, model loaded: a short run still has a window
         meter.start()
         async for event in _with_first_token_timeout(backend.stream(request), pattern.first_token_timeout_s):
             meter.on_event(event)
@@ -187,9 +190,18 @@ async def run_pattern(pattern: Pattern, backend: Backend, repeat: int = 1, ctx: 
     _finish(rec, meter, reasoning, answer, prepared)
     await _fill_loaded(rec, backend, prepared)
     if ctx.sampler is not None:
+        await _sample(ctx)
         _fill_peaks(rec, ctx.sampler.peaks(t_sample0, ctx.sampler_clock()))
     status(ctx, f"{pattern.name}: {'done' if rec.ok else 'failed'}")
     return rec
+
+
+async def _sample(ctx: RunContext) -> None:
+    if ctx.sampler is not None:
+        try:
+            await asyncio.to_thread(ctx.sampler.sample_now)
+        except Exception:  # probes never raise; still, a record matters more than a sample
+            pass
 
 
 def status(ctx: RunContext, text: str) -> None:
