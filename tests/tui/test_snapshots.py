@@ -67,3 +67,10 @@ def test_error_server_down(snap_compare: Snap, build: Callable[..., GptossTop], 
 
 def test_narrow_60_cols(snap_compare: Snap, build: Callable[..., GptossTop]) -> None:
     assert snap_compare(build(), terminal_size=(60, 24), run_before=after("enter"))
+
+
+def test_results_80x24_fast_rates(snap_compare: Snap, build: Callable[..., GptossTop], clock: object) -> None:
+    """Thousands of tok/s with a spread: the widest figures still leave every column whole."""
+    rates = iter([1542.3, 1498.7, 1611.0, 1611.0])
+    app = build(backend=FakeBackend(clock=clock, tps_for=lambda spec: next(rates)))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=after("1", "enter", "enter", "3", "enter", "R"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -14,11 +15,66 @@ from backends.record import RunRecord
 from backends.results import Summary, summarize
 from tui.widgets.fmt import DASH, gib, num, pressure_text
 
-COLUMNS = ("pattern", "settings", "tok/s", "TTFT s", "runs", "peak VRAM", "pressure", "source")
-# Narrower than WIDE_FROM: the settings are in the pattern list beside it, and nothing scrolls sideways
-# (the table takes no focus, so a sideways scroll would need a mouse).
-NARROW_COLUMNS = ("pattern", "tok/s", "TTFT", "n", "VRAM", "press.")
-WIDE_FROM = 80
+# (header, header when short). Nothing scrolls sideways (the table takes no focus, so that would need
+# a mouse): columns that do not fit are dropped instead, least useful first, and the rest use their
+# short forms. The settings are in the pattern list beside the table, so they go early.
+COLUMNS = {
+    "pattern": ("pattern", "pattern"),
+    "settings": ("settings", "settings"),
+    "tps": ("tok/s", "tok/s"),
+    "ttft": ("TTFT s", "TTFT"),
+    "runs": ("runs", "n"),
+    "vram": ("peak VRAM", "VRAM"),
+    "pressure": ("pressure", "press."),
+    "source": ("source", "source"),
+}
+# Each step is tried in turn until the table fits: (how short, columns dropped). Short 1: short
+# headers and VRAM; 2: tok/s to one decimal as well.
+FIT_STEPS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (0, ()),
+    (0, ("source",)),
+    (0, ("source", "settings")),
+    (1, ("source", "settings")),
+    (2, ("source", "settings")),
+    (2, ("source", "settings", "vram")),
+    (2, ("source", "settings", "vram", "runs")),
+    (2, ("source", "settings", "vram", "runs", "ttft")),
+    (2, ("source", "settings", "vram", "runs", "ttft", "pressure")),
+)
+Cell = str | Text
+
+
+def cells(s: Summary, short: int) -> dict[str, Cell]:
+    runs = f"{s.runs - s.failed}/{s.runs}" if s.failed else str(s.runs)
+    tps, vram = s.tps_text(), gib(s.peak_vram_bytes)
+    if short:
+        vram = DASH if s.peak_vram_bytes is None else f"{s.peak_vram_bytes / 2**30:.1f}G"
+    if short > 1 and s.decode_mean is not None:
+        tps = f"{s.decode_mean:.1f}" + ("" if s.decode_sd is None else f" ± {s.decode_sd:.1f}")
+    return {
+        "pattern": s.pattern, "settings": s.settings, "tps": tps, "ttft": num(s.ttft_mean, ".2f"), "runs": runs,
+        "vram": vram, "pressure": pressure_text(s.memory_pressure_peak), "source": s.stats_source or DASH,
+    }  # fmt: skip
+
+
+def fit(summaries: Sequence[Summary], width: int, padding: int = 1) -> tuple[list[str], list[str], list[list[Cell]]]:
+    """The columns (keys, headers) and rows that fit in `width` cells; with no width known, all of them."""
+    for short, dropped in FIT_STEPS:
+        keys = [k for k in COLUMNS if k not in dropped]
+        rows = [cells(s, short) for s in summaries]
+        heads = [COLUMNS[k][min(short, 1)] for k in keys]
+        widths = [max([cell_len(h)] + [cell_len(str(r[k])) for r in rows]) for k, h in zip(keys, heads, strict=True)]
+        used = sum(w + 2 * padding for w in widths)
+        if width <= 0 or used <= width:
+            return keys, heads, [[r[k] for k in keys] for r in rows]
+    # Even pattern and tok/s alone are too wide: shorten the names, never the figures.
+    room = width - (used - widths[0])
+    names = max(room - 2 * padding, 4)
+    for r in rows:
+        name = str(r["pattern"])
+        if cell_len(name) > names:
+            r["pattern"] = name[: names - 1] + "…"
+    return keys, heads, [[r[k] for k in keys] for r in rows]
 
 
 def chart(summaries: Sequence[Summary], width: int) -> Text:
@@ -50,7 +106,7 @@ class ResultsPanel(Vertical):
     """
 
     _exported = False
-    _narrow: bool | None = None
+    _fitted_to: tuple[int, int] | None = None
     _records: Sequence[RunRecord] = ()
     _summaries: Sequence[Summary] = ()
 
@@ -66,29 +122,35 @@ class ResultsPanel(Vertical):
         self.show([])
 
     def on_resize(self) -> None:
-        if self._narrow != (self.size.width < WIDE_FROM):
+        if self._fitted_to != self._room():
             self.show(self._records)
         else:
             self._draw_chart()
 
+    def _room(self) -> tuple[int, int]:
+        region = self.scrollable_content_region
+        return region.width, region.height
+
+    def _table_width(self, rows: int) -> int:
+        """Cells the table may use: the panel's width, less a scrollbar when its rows cannot all show."""
+        width, height = self._room()
+        exported = self.query_one("#exported", Static)
+        below = len(self._summaries) + 1 + (str(exported.render()).count("\n") + 1 if self._exported else 1)
+        if width and rows + 1 > height - below:
+            width -= self.query_one(DataTable).styles.scrollbar_size_vertical
+        return width
+
     def show(self, records: Sequence[RunRecord]) -> None:
         self._records = list(records)
         self._summaries = summarize(records)
-        self._narrow = self.size.width < WIDE_FROM
+        self._fitted_to = self._room()
         table = self.query_one(DataTable)
+        keys, heads, rows = fit(self._summaries, self._table_width(len(self._summaries)), table.cell_padding)
         table.clear(columns=True)
-        table.add_columns(*(NARROW_COLUMNS if self._narrow else COLUMNS))
-        for s in self._summaries:
-            runs = f"{s.runs - s.failed}/{s.runs}" if s.failed else str(s.runs)
-            if self._narrow:
-                vram = DASH if s.peak_vram_bytes is None else f"{s.peak_vram_bytes / 2**30:.1f}G"
-                table.add_row(s.pattern, s.tps_text(), num(s.ttft_mean, ".2f"), runs, vram,
-                              pressure_text(s.memory_pressure_peak))  # fmt: skip
-                continue
-            table.add_row(
-                s.pattern, s.settings, s.tps_text(), num(s.ttft_mean, ".2f"), runs,
-                gib(s.peak_vram_bytes), pressure_text(s.memory_pressure_peak), s.stats_source or DASH,
-            )  # fmt: skip
+        for key, head in zip(keys, heads, strict=True):
+            table.add_column(head, key=key)
+        for row in rows:
+            table.add_row(*row)
         if not self._summaries:
             self.query_one("#exported", Static).update("no runs yet — enter runs a pattern, a runs them all")
         elif not self._exported:
