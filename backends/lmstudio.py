@@ -7,29 +7,22 @@ Which API the server has is probed once: LM Studio answers unknown routes with 2
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import json
 import os
 import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
 from backends.base import (
     BackendError,
     BackendKind,
-    BackendTimeout,
     ChatRequest,
     ContentDelta,
     Endpoint,
     Finished,
-    GpuLayers,
     Health,
     LoadedModel,
-    LoadRefused,
     LoadSpec,
     ModelInfo,
     ModelNotFound,
@@ -41,6 +34,15 @@ from backends.base import (
     redact,
 )
 from backends.http import Http
+from backends.lms_cli import (
+    NOT_FOUND_HINT,
+    UNREACHABLE_HINT,
+    LmsCli,
+    block_count_for,
+    gpu_ratio,
+    is_loopback,
+    load_refused,
+)
 from backends.openai_compat import (
     chat_body,
     classify_openai,
@@ -51,63 +53,11 @@ from backends.openai_stream import error_from_payload
 from backends.wire import Malformed, aiter_sse, parse_json_object
 
 Api = Literal["v1", "openai"]
-UNREACHABLE_HINT = "is LM Studio's server running? Start it with `lms server start` (or LM Studio → Developer)"
-NOT_FOUND_HINT = "`lms ls` lists the downloaded models; `lms get MODEL` downloads one"
-GUARDRAIL_HINT = (
-    'LM Studio\'s "Model loading guardrails" (Settings) refused it: lower context_length or gpu_layers, '
-    "or relax that setting; `lms load --estimate-only MODEL --context-length N --gpu R` shows the estimate"
-)
-_GUARDRAIL_MARKERS = ("insufficient system resources", "not enough resources", "guardrail", "overload your system")
-_OOM_MARKERS = ("model_load_failed", "failed to allocate", "out of memory", "failed to load model")
-# Repeating layers (LM Studio's slider maximum) of models whose GGUF metadata REST does not expose.
-KNOWN_BLOCK_COUNTS = {"gpt-oss-20b": 24, "gpt-oss-120b": 36}
-
-
-def load_refused(text: str, model: str) -> LoadRefused | None:
-    """A load refused by the guardrails or failed for memory, recognised from LM Studio's words."""
-    low, said = text.lower(), text.strip()[:400]
-    if any(m in low for m in _GUARDRAIL_MARKERS):
-        return LoadRefused(f"LM Studio refused to load {model}: {said}", hint=GUARDRAIL_HINT)
-    if any(m in low for m in _OOM_MARKERS):
-        what = "out of memory, or stopped by its guardrails"
-        return LoadRefused(f"LM Studio could not load {model} ({what}): {said}", hint=GUARDRAIL_HINT)
-    return None
 
 
 def classify(status: int, body: Any) -> BackendError:
     refused = load_refused(error_from_payload(body).message, "the model") if status not in (401, 403) else None
     return refused or classify_openai(status, body, not_found_hint=NOT_FOUND_HINT)
-
-
-def block_count_for(model: str) -> int | None:
-    name = model.lower()
-    # Longest key first: "gpt-oss-120b" must not be read as a 20b.
-    return next((n for k, n in sorted(KNOWN_BLOCK_COUNTS.items(), key=lambda kv: -len(kv[0])) if k in name), None)
-
-
-def gpu_ratio(layers: GpuLayers, block_count: int | None) -> str:
-    """The `lms load --gpu` value for LM Studio slider layers: `max`, `off` or a ratio (23/24 → 0.958333)."""
-    if layers == "max" or layers == "off":
-        return layers
-    if layers <= 0:
-        return "off"
-    if block_count is None:
-        raise BackendError(
-            f"cannot turn gpu_layers={layers} into LM Studio's offload ratio: the model's layer count is unknown",
-            hint="give the backend option block_count (24 for gpt-oss-20b, 36 for gpt-oss-120b) or use max/off",
-        )
-    # Six significant digits: round(ratio × layers) recovers the layer count for any real model.
-    return "max" if layers >= block_count else format(layers / block_count, ".6g")
-
-
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name: it may be another machine, so never run the local `lms` for it
 
 
 def _dict(v: Any) -> dict[str, Any]:
@@ -142,12 +92,6 @@ def stats_from_chat_end(data: dict[str, Any]) -> ServerStats:
         ttft_s=_num(s.get("time_to_first_token_seconds")),
         load_s=_num(s.get("model_load_time_seconds")),
     )
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.kill()
-    await proc.wait()
 
 
 class LMStudioBackend:
@@ -363,23 +307,23 @@ class LMStudioBackend:
                 raise ModelNotFound(f"LM Studio has no model {spec.model!r}", hint=NOT_FOUND_HINT) from None
             raise
         wanted = (spec.model, spec.context_length, gpu)
-        mine = [p for p in await self._lms_ps() if spec.model in (p.get("modelKey"), p.get("identifier"))]
+        mine = [p for p in await self._cli().ps() if spec.model in (p.get("modelKey"), p.get("identifier"))]
         same_ctx = spec.context_length is None or all(p.get("contextLength") == spec.context_length for p in mine)
         # What is loaded can be reused only if its offload is known to match: nothing tells it but our own load.
         if mine and same_ctx and (gpu is None or self._applied == wanted):
             return self._loaded_from_ps(mine[0]), None
         for p in mine:
-            await self._run_lms(["unload", str(p.get("identifier") or spec.model)], spec.model)
+            await self._cli().run(["unload", str(p.get("identifier") or spec.model)], spec.model)
         args = ["load", spec.model, "-y"]
         if spec.context_length is not None:
             args += ["--context-length", str(spec.context_length)]
         if gpu is not None:
             args += ["--gpu", gpu]
         t0 = time.monotonic()
-        await self._run_lms(args, spec.model)
+        await self._cli().run(args, spec.model)
         load_s = time.monotonic() - t0
         self._applied = wanted
-        now = [p for p in await self._lms_ps() if spec.model in (p.get("modelKey"), p.get("identifier"))]
+        now = [p for p in await self._cli().ps() if spec.model in (p.get("modelKey"), p.get("identifier"))]
         if not now:
             warnings.append(f"`lms load` succeeded but `lms ps` does not list {spec.model}")
             return None, load_s
@@ -397,54 +341,11 @@ class LMStudioBackend:
             detail=self._offload_detail(key),
         )
 
-    async def _lms_ps(self) -> list[dict[str, Any]]:
-        out = await self._run_lms(["ps", "--json"], "")
-        try:
-            rows = json.loads(out[out.find("[") :])  # tolerate a banner line before the JSON
-        except ValueError:
-            rows = None
-        if not isinstance(rows, list):
-            raise BackendError(f"`lms ps --json` printed something unexpected: {out.strip()[:200]!r}")
-        return [p for p in rows if isinstance(p, dict)]
-
-    async def _run_lms(self, args: list[str], model: str) -> str:
-        """Run `lms ARGS` with a time-out; stdout on success, a readable BackendError otherwise."""
-        assert self._lms is not None
-        cmd = f"lms {' '.join(args)}"
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                self._lms,
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,  # never let lms wait on an interactive prompt
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except OSError as e:
-            raise BackendError(f"cannot run `{cmd}`: {e}", hint="check the lms path") from None
-        try:
-            out_b, err_b = await asyncio.wait_for(proc.communicate(), self._lms_timeout_s)
-        except TimeoutError:
-            await _kill(proc)
-            raise BackendTimeout(
-                f"`{cmd}` did not finish within {self._lms_timeout_s:.0f} s", hint="raise lms_timeout_s"
-            ) from None
-        except BaseException:  # cancelled: a load must not go on unattended
-            await _kill(proc)
-            raise
-        out = redact(out_b.decode(errors="replace"), (self._secret,))
-        err = redact(err_b.decode(errors="replace"), (self._secret,))
-        if proc.returncode == 0:
-            return out
-        text = (err.strip() or out.strip())[-600:]
-        if "server" in text.lower() and ("not running" in text.lower() or "connect" in text.lower()):
-            raise BackendError(f"`{cmd}` could not reach LM Studio: {text}", hint=UNREACHABLE_HINT)
-        low = text.lower()
-        if model and ("no model found" in low or "cannot find" in low or "not found" in low):
-            raise ModelNotFound(f"LM Studio has no model {model!r}: {text}", hint=NOT_FOUND_HINT)
-        refused = load_refused(text, model) if model else None
-        raise refused or BackendError(f"`{cmd}` failed (exit {proc.returncode}): {text}")
-
     # ------------------------------------------------------------------------------------------- stream
+
+    def _cli(self) -> LmsCli:
+        assert self._lms is not None
+        return LmsCli(self._lms, self._lms_timeout_s, self._secret)
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         return self._stream(request)
