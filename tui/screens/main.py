@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from backends.base import Health
 from backends.patterns import Pattern
 from backends.record import RunRecord
+from backends.registry import backend_class
 from backends.results import export
 from backends.session import RunContext, run_pattern
 from backends.sweep import Progress, run_sweep
@@ -88,6 +89,9 @@ class MainScreen(Screen[None]):
         self._flush_timer: Timer | None = None
         self._last_snapshot: object = None
         self.view = "output"
+        # Backend kinds whose module is imported. Importing one (httpx and all) takes 0.1-0.5 s: it
+        # happens in a thread, so the first frame and the keys never wait for it.
+        self._imported: set[str] = set()
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -124,6 +128,8 @@ class MainScreen(Screen[None]):
         w, h = event.size
         self.set_class(w >= 110 and h >= 34, "-roomy")
         self.set_class(w < 72, "-narrow")
+        if self.services.sampler is not None:
+            self._refresh_hardware()
 
     def _show_patterns(self) -> None:
         s = self.services
@@ -153,8 +159,11 @@ class MainScreen(Screen[None]):
 
     def _url_of(self, pattern: Pattern | None) -> str | None:
         # A managed llama-server's port is known only once it runs: ask the backend, not the file.
+        # Until its module is imported (the health check does that off the loop) the file's URL it is.
         if pattern is None:
             return None
+        if pattern.backend not in self._imported and self.running_pattern is None:
+            return pattern.url
         try:
             return self.services.pool.get(pattern).url
         except Exception:
@@ -195,6 +204,8 @@ class MainScreen(Screen[None]):
         self.view = name
         for v in VIEWS:
             self.set_class(v == name, f"-view-{v}")
+        if self.services.sampler is not None:
+            self._refresh_hardware()
 
     def action_fold(self) -> None:
         self.query_one(OutputPanel).toggle_fold()
@@ -343,6 +354,9 @@ class MainScreen(Screen[None]):
             return
         key = backend_key(p)
         try:
+            if p.backend not in self._imported:
+                await asyncio.to_thread(backend_class, p.backend)
+                self._imported.add(p.backend)
             backend = self.services.pool.get(p)
         except Exception as e:
             self.post_message(HealthChecked(key, Health(False, f"cannot set up the backend: {e}"), []))
@@ -364,11 +378,16 @@ class MainScreen(Screen[None]):
         p = self.running_pattern or self.current
         if p is None or backend_key(p) != message.backend_key:
             return  # an answer about a pattern no longer shown
-        self.query_one(HeaderBar).set_health(message.health, message.note)
+        header = self.query_one(HeaderBar)
+        if header.pattern is p and header.url != (url := self._url_of(p)):
+            header.set_pattern(p, url)
+        header.set_health(message.health, message.note)
         note = message.note or (None if message.health.ok else "server not reachable — no model information")
         self.query_one(HardwarePanel).show_loaded(message.loaded, note)
 
     def _refresh_hardware(self) -> None:
+        if not (self.view == "hardware" or self.has_class("-roomy")):
+            return  # hidden: drawn when it is shown (idle CPU is the point of a `top`)
         snap = getattr(self.services.sampler, "latest", None)
         if snap is not self._last_snapshot:
             self._last_snapshot = snap
