@@ -25,6 +25,9 @@ from backends.base import (
 )
 from backends.wire import Malformed, SSEDecoder, SSEEvent, parse_json_object
 
+MID_STREAM_HINT = "see the server's log: the model may have run out of memory or context"
+NOT_JSON_HINT = "is the URL the inference server itself, not a proxy or another service in front of it?"
+
 _TAGS = (
     "<|start|>",
     "<|channel|>",
@@ -182,7 +185,9 @@ class ChunkReader:
         if "error" in chunk and not choices:
             # An error after the first chunk: the stream ends without [DONE].
             err = error_from_payload(chunk)
-            raise StreamBroken(f"the server reported an error mid-stream: {err.message}", status=err.status)
+            raise StreamBroken(
+                f"the server reported an error mid-stream: {err.message}", hint=MID_STREAM_HINT, status=err.status
+            )
         if choices:
             for choice in choices:
                 if not isinstance(choice, dict):
@@ -200,20 +205,25 @@ class ChunkReader:
         return out
 
     def _delta(self, delta: Any, out: list[StreamEvent]) -> None:
-        if not isinstance(delta, dict):
+        # The hot path: one call per token at thousands of tokens a second.
+        if type(delta) is not dict:
             return
-        for key in ("reasoning_content", "reasoning"):
-            r = delta.get(key)
-            if r and isinstance(r, str):
-                out.append(ReasoningDelta(r))
-        c = delta.get("content")
-        if c and isinstance(c, str):
-            if (self._splitter is None and c[0] == "<") or (self._splitter is None and "<|channel|>" in c):
-                self._splitter = InlineReasoningSplitter()
-            if self._splitter is not None:
-                out.extend(self._splitter.feed(c))
-            else:
-                out.append(ContentDelta(c))
+        get = delta.get
+        r = get("reasoning_content")
+        if r and type(r) is str:
+            out.append(ReasoningDelta(r))
+        r = get("reasoning")
+        if r and type(r) is str:
+            out.append(ReasoningDelta(r))
+        c = get("content")
+        if c and type(c) is str:
+            splitter = self._splitter
+            if splitter is None:
+                if c[0] != "<" and "<|channel|>" not in c:
+                    out.append(ContentDelta(c))
+                    return
+                splitter = self._splitter = InlineReasoningSplitter()
+            out.extend(splitter.feed(c))
 
     def finish(self) -> list[StreamEvent]:
         out: list[StreamEvent] = self._splitter.flush() if self._splitter is not None else []
@@ -234,30 +244,35 @@ class OpenAIStreamDecoder:
         self.done = False
 
     def feed(self, data: bytes) -> list[StreamEvent]:
-        return self._convert(self._sse.feed(data)) if not self.done else []
+        return self._convert(self._sse.feed_raw(data)) if not self.done else []
 
     def close(self) -> list[StreamEvent]:
-        out = self._convert(self._sse.close()) if not self.done else []
+        out = self._convert(self._sse.close_raw()) if not self.done else []
         if not self.done and self._reader.finish_reason is None:
-            raise StreamBroken("the stream ended before the server finished the reply (no [DONE])")
+            raise StreamBroken(
+                "the stream ended before the server finished the reply (no [DONE])",
+                hint="did the server crash or restart? see its log",
+            )
         return out + self._reader.finish()
 
     def feed_events(self, events: list[SSEEvent]) -> list[StreamEvent]:
-        return self._convert(events) if not self.done else []
+        return self._convert([(ev.event, ev.data) for ev in events]) if not self.done else []
 
-    def _convert(self, events: list[SSEEvent]) -> list[StreamEvent]:
+    def _convert(self, events: list[tuple[str, str]]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
-        for ev in events:
-            data = ev.data
-            if data == "[DONE]" or data.strip() == "[DONE]":
+        feed = self._reader.feed
+        for _name, data in events:
+            if data[:1] != "{" and data.strip() == "[DONE]":
                 self.done = True
                 break
             chunk = parse_json_object(data)
             if chunk is None:
                 continue
             if isinstance(chunk, Malformed):
-                raise StreamBroken(f"the server sent data that is not JSON: {chunk.raw[:80]!r} ({chunk.error})")
-            out.extend(self._reader.feed(chunk))
+                raise StreamBroken(
+                    f"the server sent data that is not JSON: {chunk.raw[:80]!r} ({chunk.error})", hint=NOT_JSON_HINT
+                )
+            out.extend(feed(chunk))
         return out
 
 

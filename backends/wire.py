@@ -68,26 +68,35 @@ class SSEDecoder:
         self._data: list[str] = []
 
     def feed(self, data: bytes) -> list[SSEEvent]:
-        return self._take(self._lines.feed(data))
+        return [SSEEvent(e, d) for e, d in self.feed_raw(data)]
 
     def close(self) -> list[SSEEvent]:
+        return [SSEEvent(e, d) for e, d in self.close_raw()]
+
+    def feed_raw(self, data: bytes) -> list[tuple[str, str]]:
+        """(event name, data) pairs: the same events without an object each, for hot paths."""
+        return self._take(self._lines.feed(data))
+
+    def close_raw(self) -> list[tuple[str, str]]:
         out = self._take(self._lines.close())
         # A stream cut without the final blank line still delivers what it had.
         if self._data:
-            out.append(SSEEvent(self._event or "message", "\n".join(self._data)))
+            out.append((self._event or "message", "\n".join(self._data)))
             self._event, self._data = "", []
         return out
 
-    def _take(self, lines: list[str]) -> list[SSEEvent]:
-        out: list[SSEEvent] = []
+    def _take(self, lines: list[str]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
         for line in lines:
             if line.startswith("data: "):  # the common case first: a single-line event
                 self._data.append(line[6:])
                 continue
             if not line:
-                if self._data:
-                    out.append(SSEEvent(self._event or "message", "\n".join(self._data)))
-                self._event, self._data = "", []
+                data = self._data
+                if data:
+                    out.append((self._event or "message", data[0] if len(data) == 1 else "\n".join(data)))
+                    self._data = []
+                self._event = ""
                 continue
             if line.startswith(":"):
                 continue  # comment / keep-alive ping
