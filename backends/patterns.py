@@ -31,6 +31,16 @@ DEFAULT_PROMPT = "Explain in three sentences why the sky is blue."
 DEFAULT_MAX_TOKENS = 2048
 
 
+def settings_text(context_length: int | None, gpu_layers: GpuLayers | None) -> str:
+    """The seed table's "settings" column: context and offload in words."""
+    parts = []
+    if context_length:
+        parts.append(f"ctx {context_length}")
+    if gpu_layers is not None:
+        parts.append(f"gpu {gpu_layers}")
+    return ", ".join(parts) or "server defaults"
+
+
 @dataclass(frozen=True)
 class Pattern:
     name: str
@@ -56,13 +66,7 @@ class Pattern:
     _order: int = field(default=0, compare=False, repr=False)
 
     def settings(self) -> str:
-        """The seed table's "settings" column: context and offload in words."""
-        parts = []
-        if self.context_length:
-            parts.append(f"ctx {self.context_length}")
-        if self.gpu_layers is not None:
-            parts.append(f"gpu {self.gpu_layers}")
-        return ", ".join(parts) or "server defaults"
+        return settings_text(self.context_length, self.gpu_layers)
 
     def api_key(self) -> str | None:
         if self.api_key_env:
@@ -186,7 +190,8 @@ def load_patterns(path: str | os.PathLike[str]) -> PatternFile:
             ]
         ) from None
     except OSError as e:
-        raise PatternError([Problem(shown, None, None, f"cannot read the file: {e.strerror or e}")]) from None
+        msg = f"cannot read the file: {e.strerror or e} — check that it is a file you may read"
+        raise PatternError([Problem(shown, None, None, msg)]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -3,6 +3,7 @@ the exports: markdown in the seed's table shape, csv, json and a plain terminal 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.paths import data_dir
+from backends.patterns import settings_text
 from backends.record import CONTRACT_FIELDS, RunRecord
 
 FORMATS = ("table", "markdown", "csv", "json")
@@ -34,11 +36,18 @@ class ResultsStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                data = line.encode("utf-8")
-                written = os.write(fd, data)
-                if written != len(data):
-                    raise OSError(28, "short write (disk full?)")
-                os.fsync(fd)
+                start = os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    data = line.encode("utf-8")
+                    written = os.write(fd, data)
+                    if written != len(data):
+                        raise OSError(28, "short write (disk full?)")
+                    os.fsync(fd)
+                except OSError:
+                    # A torn half line would swallow the next record appended after it.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
+                    raise
             finally:
                 os.close(fd)
         except (OSError, ValueError) as e:
@@ -98,12 +107,7 @@ _PRESSURE = {"normal": 0, "warn": 1, "critical": 2}
 
 
 def settings_of(r: RunRecord) -> str:
-    parts = []
-    if r.context_length:
-        parts.append(f"ctx {r.context_length}")
-    if r.gpu_layers is not None:
-        parts.append(f"gpu {r.gpu_layers}")
-    return ", ".join(parts) or "server defaults"
+    return settings_text(r.context_length, r.gpu_layers)  # type: ignore[arg-type]
 
 
 def summarize(records: Iterable[RunRecord]) -> list[Summary]:
