@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static
 from textual.worker import Worker, WorkerState
 
-from backends.base import Health
+from backends.base import Health, LoadedModel
 from backends.patterns import Pattern
 from backends.record import RunRecord
 from backends.registry import backend_class
@@ -38,6 +39,7 @@ from tui.widgets.patterns import PatternList
 from tui.widgets.results import ResultsPanel
 from tui.widgets.throughput import ThroughputPanel
 
+PanelT = TypeVar("PanelT", HardwarePanel, ResultsPanel)
 VIEWS = ("output", "hardware", "results")
 EXPORT_FORMATS = ("markdown", "csv", "json")
 FLUSH_S = 0.1  # tokens reach the screen at most 10 times a second
@@ -92,6 +94,8 @@ class MainScreen(Screen[None]):
         # Backend kinds whose module is imported. Importing one (httpx and all) takes 0.1-0.5 s: it
         # happens in a thread, so the first frame and the keys never wait for it.
         self._imported: set[str] = set()
+        self._health: tuple[list[LoadedModel], str | None] | None = None  # what the hardware view shows
+        self._first_frame_done = False
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -104,9 +108,8 @@ class MainScreen(Screen[None]):
                     yield Static(id="patterns-hint")
                 yield ThroughputPanel(id="throughput")
             with Container(id="views"):
+                # The hardware and results views are mounted after the first frame (_mount_views).
                 yield OutputPanel(id="output")
-                yield HardwarePanel(id="hardware")
-                yield ResultsPanel(id="results")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -117,12 +120,35 @@ class MainScreen(Screen[None]):
         s = self.services
         if s.sampler is not None:
             self.set_interval(s.interval, self._refresh_hardware)
-            self._refresh_hardware()
-        else:
-            self.query_one(HardwarePanel).show_snapshot(None)
+        self.call_after_refresh(self._mount_views)
         if s.health_interval > 0:
             self.set_interval(s.health_interval, self._poll_health)
         self.query_one(PatternList).focus()
+
+    async def _mount_views(self) -> None:
+        # Hidden at first in the compact layout, and composing them (a DataTable and all) is a
+        # quarter of the time to first frame on a slow machine: they come in right after it.
+        hardware, results = HardwarePanel(id="hardware"), ResultsPanel(id="results")
+        await self.query_one("#views").mount(hardware, results)
+        if self.services.sampler is None:
+            hardware.show_snapshot(None)
+        else:
+            self._last_snapshot = None
+            self._refresh_hardware()
+        if self._health is not None:
+            hardware.show_loaded(*self._health)
+        results.show(self.services.records)
+        # The first health check imports the backend's module (in a thread, but it holds the GIL
+        # most of the time): after the first frame, not racing it.
+        self._first_frame_done = True
+        self._poll_health()
+
+    def _panel(self, cls: type[PanelT]) -> PanelT | None:
+        """A view that may not be mounted yet (see _mount_views): None until it is."""
+        try:
+            return self.query_one(cls)
+        except NoMatches:
+            return None
 
     def on_resize(self, event: Resize) -> None:
         w, h = event.size
@@ -154,8 +180,11 @@ class MainScreen(Screen[None]):
         if self.running_pattern is None:
             self.query_one(HeaderBar).set_pattern(pattern, self._url_of(pattern))
         if changed and pattern is not None:
-            self.query_one(HardwarePanel).show_loaded(None)
-            self._poll_health()
+            self._health = None
+            if hardware := self._panel(HardwarePanel):
+                hardware.show_loaded(None)
+            if self._first_frame_done:
+                self._poll_health()
 
     def _url_of(self, pattern: Pattern | None) -> str | None:
         # A managed llama-server's port is known only once it runs: ask the backend, not the file.
@@ -303,7 +332,8 @@ class MainScreen(Screen[None]):
         s.records.append(rec)
         self.query_one(ThroughputPanel).show_final(rec, list(self.live.spark))
         self.live.meter = None  # the final figures stay until the next run begins
-        self.query_one(ResultsPanel).show(s.records)
+        if results := self._panel(ResultsPanel):
+            results.show(s.records)
         out = self.query_one(OutputPanel)
         header = self.query_one(HeaderBar)
         header.set_pattern(header.pattern, rec.url)
@@ -383,15 +413,18 @@ class MainScreen(Screen[None]):
             header.set_pattern(p, url)
         header.set_health(message.health, message.note)
         note = message.note or (None if message.health.ok else "server not reachable — no model information")
-        self.query_one(HardwarePanel).show_loaded(message.loaded, note)
+        self._health = (message.loaded, note)
+        if hardware := self._panel(HardwarePanel):
+            hardware.show_loaded(message.loaded, note)
 
     def _refresh_hardware(self) -> None:
         if not (self.view == "hardware" or self.has_class("-roomy")):
             return  # hidden: drawn when it is shown (idle CPU is the point of a `top`)
+        hardware = self._panel(HardwarePanel)
         snap = getattr(self.services.sampler, "latest", None)
-        if snap is not self._last_snapshot:
+        if hardware is not None and snap is not self._last_snapshot:
             self._last_snapshot = snap
-            self.query_one(HardwarePanel).show_snapshot(snap)
+            hardware.show_snapshot(snap)
 
     # -- export -------------------------------------------------------------------------------------
 
