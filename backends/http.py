@@ -47,6 +47,13 @@ def body_of(response: httpx.Response) -> Any:
         return response.text
 
 
+def status_hint(status: int | None, log: str = "the server's log") -> str:
+    """What to do about an error status nothing more specific was recognised for."""
+    if status is not None and 400 <= status < 500:
+        return "the server rejected the request: check the pattern's model, prompt and settings"
+    return f"the server failed: see {log}; the model may have crashed or run out of memory"
+
+
 def default_classify(status: int, body: Any) -> BackendError:
     msg = _message(body)
     if status in (401, 403):
@@ -55,7 +62,7 @@ def default_classify(status: int, body: Any) -> BackendError:
             hint="check the key in LM_API_TOKEN / the pattern's api_key_env",
             status=status,
         )
-    return BackendError(f"HTTP {status}: {msg}", status=status)
+    return BackendError(f"HTTP {status}: {msg}", hint=status_hint(status), status=status)
 
 
 def _message(body: Any) -> str:
@@ -76,7 +83,8 @@ def transport_error(exc: httpx.HTTPError, url: str, hint: str, *, streaming: boo
     if isinstance(exc, httpx.ReadTimeout):
         return BackendTimeout(
             f"no data from {url} within the time-out",
-            hint="the model may still be loading or the prompt is long; raise timeout_s in the pattern",
+            hint="the model may still be loading or the prompt is long; raise timeout_s (and "
+            "first_token_timeout_s, which also limits each wait for data) in the pattern",
         )
     if isinstance(exc, httpx.TimeoutException):
         return BackendTimeout(f"request to {url} timed out", hint="raise timeout_s in the pattern")

@@ -27,7 +27,7 @@ from backends.base import (
     Prepared,
     StreamEvent,
 )
-from backends.http import Http
+from backends.http import Http, status_hint
 from backends.llamaserver import ManagedServer, ServerConfig, find_server_binary, gguf_block_count, ngl_for
 from backends.openai_stream import error_from_payload, events_from_sse_bytes
 
@@ -41,8 +41,14 @@ def classify(status: int, body: Any) -> BackendError:
     if status == 503:
         return BackendError("llama-server is still loading the model (503)", hint="wait and retry", status=503)
     if isinstance(body, dict) and "error" in body:
-        return error_from_payload(body, status)
-    return BackendError(f"llama-server answered HTTP {status}: {str(body)[:200]}", status=status)
+        err = error_from_payload(body, status)
+        err.hint = err.hint or status_hint(status, "llama-server's log")
+        return err
+    return BackendError(
+        f"llama-server answered HTTP {status}: {str(body)[:200]}",
+        hint=status_hint(status, "llama-server's log"),
+        status=status,
+    )
 
 
 def parse_metrics(text: str) -> dict[str, float]:

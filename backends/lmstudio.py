@@ -49,7 +49,7 @@ from backends.openai_compat import (
     models_from_openai,
     stream_chat,
 )
-from backends.openai_stream import error_from_payload
+from backends.openai_stream import NOT_JSON_HINT, error_from_payload
 from backends.wire import Malformed, aiter_sse, parse_json_object
 
 Api = Literal["v1", "openai"]
@@ -400,7 +400,9 @@ class LMStudioBackend:
             if data is None:
                 continue
             if isinstance(data, Malformed):
-                raise StreamBroken(f"LM Studio sent data that is not JSON: {data.raw[:80]!r} ({data.error})")
+                raise StreamBroken(
+                    f"LM Studio sent data that is not JSON: {data.raw[:80]!r} ({data.error})", hint=NOT_JSON_HINT
+                )
             name = ev.event if ev.event != "message" else str(data.get("type", ""))
             if name == "reasoning.delta" and isinstance(data.get("content"), str):
                 yield ReasoningDelta(data["content"])
@@ -424,7 +426,9 @@ class LMStudioBackend:
         if err.get("type") == "model_not_found":
             return ModelNotFound(f"LM Studio has no model {model!r}: {msg}", hint=NOT_FOUND_HINT)
         # A JIT load started by the chat can hit the guardrails too.
-        return load_refused(msg, model) or StreamBroken(f"LM Studio reported an error mid-stream: {msg}")
+        return load_refused(msg, model) or StreamBroken(
+            f"LM Studio reported an error mid-stream: {msg}", hint="see LM Studio's server log (Developer tab)"
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -39,7 +39,7 @@ from backends.base import (
     StreamBroken,
     StreamEvent,
 )
-from backends.http import Http
+from backends.http import Http, status_hint
 from backends.openai_stream import InlineReasoningSplitter
 from backends.wire import Malformed, aiter_ndjson
 
@@ -88,7 +88,7 @@ def classify(status: int, body: Any) -> BackendError:
         )
     if status >= 500:
         return BackendError(f"Ollama server error ({status}): {msg}", hint="see the Ollama server log", status=status)
-    return BackendError(f"Ollama rejected the request ({status}): {msg}", status=status)
+    return BackendError(f"Ollama rejected the request ({status}): {msg}", hint=status_hint(status), status=status)
 
 
 def num_gpu_for(layers: GpuLayers, block_count: int | None) -> int:

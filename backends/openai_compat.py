@@ -25,7 +25,7 @@ from backends.base import (
     Prepared,
     StreamEvent,
 )
-from backends.http import Http, default_classify
+from backends.http import Http, default_classify, status_hint
 from backends.openai_stream import error_from_payload, events_from_sse_bytes
 
 CHAT_PATH = "/v1/chat/completions"
@@ -92,7 +92,7 @@ def classify_openai(status: int, body: Any, *, not_found_hint: str | None = None
         return ModelNotFound(
             err.message, hint=not_found_hint or "GET /v1/models lists what the server serves", status=status
         )
-    return BackendError(f"HTTP {status}: {err.message}", status=status)
+    return BackendError(f"HTTP {status}: {err.message}", hint=status_hint(status), status=status)
 
 
 class OpenAICompatBackend:

@@ -201,7 +201,10 @@ def cmd_bench(args: argparse.Namespace, patterns: list[Pattern]) -> int:
         except OSError as e:
             print(f"gptoss-top: could not write {args.out}: {e.strerror or e}", file=sys.stderr)
             return EXIT_RUN_FAILED
-    if store is not None:
+    if store is not None and store.unsaved:
+        print(f"gptoss-top: {len(store.unsaved)} of {len(records)} results were NOT saved: {store.last_error}",
+              file=sys.stderr)  # fmt: skip
+    elif store is not None:
         print(f"results appended to {store.path}", file=sys.stderr)
     return EXIT_OK if all(r.ok for r in records) else EXIT_RUN_FAILED
 

@@ -51,12 +51,20 @@ class AppleProbe:
     def __init__(self, runner: Runner = run_command, timeout_s: float = 1.0) -> None:
         self._run = runner
         self._timeout = timeout_s
+        self._silent: list[str] = []  # commands that gave nothing in the current pass
 
     def sample(self) -> ProbeReading:
+        self._silent = []
         try:
-            return ProbeReading(apple=self.read())
+            apple = self.read()
         except Exception as e:  # the contract: never raise into the sampler
             return ProbeReading(state="error", notes=(f"apple: {type(e).__name__}: {e}",))
+        # Blank fields alone do not tell the user why; name the command that did not answer.
+        notes = tuple(
+            f"apple: `{cmd}` gave no output (missing, or no answer within {self._timeout:g} s): its figures are blank"
+            for cmd in self._silent
+        )
+        return ProbeReading(apple=apple, notes=notes)
 
     def read(self) -> AppleSample:
         ioreg = parse_ioreg(self._call(IOREG))
@@ -94,9 +102,12 @@ class AppleProbe:
 
     def _call(self, argv: Sequence[str]) -> str | None:
         try:
-            return self._run(argv, self._timeout)
+            out = self._run(argv, self._timeout)
         except Exception:  # an injected runner that raises is treated like a missing command
-            return None
+            out = None
+        if out is None:
+            self._silent.append(argv[0])
+        return out
 
 
 # --------------------------------------------------------------------------------------------------
