@@ -16,9 +16,9 @@ from typing import Any
 
 from backends.paths import data_dir
 from backends.patterns import settings_text
-from backends.record import CONTRACT_FIELDS, RunRecord
+from backends.record import CONTRACT_FIELDS, FORMATS, RunRecord
 
-FORMATS = ("table", "markdown", "csv", "json")
+__all__ = ["FORMATS", "ResultsStore", "export", "load_records", "render", "summarize"]
 
 
 class ResultsStore:

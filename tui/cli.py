@@ -7,15 +7,19 @@ Textual is imported only when the TUI opens, so the headless commands start fast
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import BACKEND_KINDS, REASONING_EFFORTS
-from backends.patterns import Pattern, PatternError, PatternFile, load_patterns, parse_patterns
-from backends.results import FORMATS, ResultsStore, load_records, render
+from backends.record import FORMATS
+
+if TYPE_CHECKING:
+    from backends.patterns import Pattern, PatternFile
+
+# The rest of backends is imported inside the commands: `--help` and the TUI's first frame should
+# not wait for asyncio, httpx and the pattern machinery they do not use yet.
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -108,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def adhoc_patterns(args: argparse.Namespace) -> PatternFile | None:
     """A one-pattern file from --backend/--url/--model ..., or None when none of them was given."""
+    from backends.patterns import parse_patterns
+
     keys = {
         "backend": args.backend, "url": args.url, "model": args.model, "model_path": args.model_path,
         "context_length": args.ctx, "gpu_layers": args.gpu_layers, "prompt": args.prompt,
@@ -123,6 +129,8 @@ def adhoc_patterns(args: argparse.Namespace) -> PatternFile | None:
 
 
 def patterns_for(file: str | None, args: argparse.Namespace, names: Sequence[str] = ()) -> list[Pattern]:
+    from backends.patterns import load_patterns
+
     adhoc = adhoc_patterns(args)
     if file and adhoc:
         raise UsageError("give a pattern file or ad-hoc flags (--backend ...), not both")
@@ -154,6 +162,9 @@ def make_sampler(interval: float) -> Any:
 
 
 def cmd_bench(args: argparse.Namespace, patterns: list[Pattern]) -> int:
+    import asyncio
+
+    from backends.results import ResultsStore, render
     from backends.session import BackendPool, RunContext
     from backends.sweep import Progress, run_sweep
 
@@ -223,6 +234,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
+    from backends.results import ResultsStore, load_records, render
+
     store = ResultsStore()
     records = load_records(store.path)
     if args.pattern:
@@ -280,12 +293,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from backends.patterns import load_patterns
+
     path = shipped_config("demo.toml")
     patterns = load_patterns(path).patterns
     if args.bench:
         ns = argparse.Namespace(no_save=False, repeat=args.repeat, format=args.format, out=None, interval=args.interval)
         return cmd_bench(ns, patterns)
-    return open_tui(str(path), args)
+    return open_tui(str(path), args, patterns)
 
 
 def open_tui(config: str | None, args: argparse.Namespace, patterns: list[Pattern] | None = None) -> int:
@@ -297,6 +312,8 @@ def open_tui(config: str | None, args: argparse.Namespace, patterns: list[Patter
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from backends.patterns import PatternError, load_patterns
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -311,8 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "results":
             return cmd_results(args)
         if args.config:
-            load_patterns(args.config)  # report a bad file here, before the screen takes over
-            return open_tui(args.config, args)
+            # Read here so a bad file is reported before the screen takes over; the app keeps the path
+            # to reload it (ctrl+r).
+            return open_tui(args.config, args, load_patterns(args.config).patterns)
         adhoc = adhoc_patterns(args)
         return open_tui(None, args, adhoc.patterns if adhoc else None)
     except PatternError as e:
