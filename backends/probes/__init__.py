@@ -7,7 +7,6 @@ off the event loop and answers the run record's memory peaks. Nothing here impor
 
 from __future__ import annotations
 
-from backends.probes.fake import FakeClock, FakeProbe, fake_snapshots
 from backends.probes.model import (
     PRESSURE_LEVELS,
     AppleSample,
@@ -23,6 +22,17 @@ from backends.probes.model import (
     worse_pressure,
 )
 from backends.probes.sampler import Sampler, compute_peaks, detect_probes, merge, to_dict
+
+_FAKES = ("FakeClock", "FakeProbe", "fake_snapshots")
+
+
+def __getattr__(name: str) -> object:
+    # The fakes serve tests and snapshots; a real start-up should not pay for importing them.
+    if name in _FAKES:
+        from backends.probes import fake
+
+        return getattr(fake, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "PRESSURE_LEVELS",
