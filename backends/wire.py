@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,13 +126,21 @@ class NDJSONDecoder:
         return [r for r in map(parse_json_object, self._lines.close()) if r is not None]
 
 
-_decode = json.JSONDecoder().decode
+_decoder = json.JSONDecoder()
+_decode = _decoder.decode
+_scan: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
+# ^ the C scanner: decode() minus two whitespace regexes and two frames
 
 
 def parse_json_object(text: str) -> dict[str, Any] | Malformed | None:
     """A JSON object from text; None for blank text; Malformed for anything else."""
     try:
-        value = _decode(text)  # json.loads without its per-call checks; whitespace is allowed
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:  # no value at 0: leading whitespace, blank text or junk; the slow path says which
+            value, end = _decode(text), len(text)
+        if end != len(text) and not text[end:].isspace():
+            raise ValueError(f"Extra data: line 1 column {end + 1} (char {end})")
     except (ValueError, RecursionError) as e:
         s = text.strip()
         return None if not s else Malformed(s[:200], str(e))
