@@ -99,8 +99,9 @@ def test_bench_against_a_down_server_fails_readably(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(600)  # writes the demo models and decodes ~1,500 tokens on 2 shared cores
 def test_demo_bench_runs_the_demo_patterns_on_a_managed_server(tmp_path: Path) -> None:
-    r = run_cli("demo", "--bench", "--format", "markdown", env={"GPTOSS_TOP_DATA_DIR": str(tmp_path)}, timeout=300)
+    r = run_cli("demo", "--bench", "--format", "markdown", env={"GPTOSS_TOP_DATA_DIR": str(tmp_path)}, timeout=550)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("| pattern | settings | tok/s |")
