@@ -277,6 +277,5 @@ class Endpoint:
 
     url: str
     api_key: str | None = field(default=None, repr=False)
-    timeout_s: float = 600.0  # overall budget for one request, first token included
+    timeout_s: float = 600.0  # the longest wait for data: a model load, a long prefill, a pause
     connect_timeout_s: float = 5.0
-    first_token_timeout_s: float | None = None  # None: no separate limit

@@ -34,8 +34,9 @@ def make_client(endpoint: Endpoint, headers: dict[str, str] | None = None, **kwa
     h = dict(headers or {})
     if endpoint.api_key:
         h["Authorization"] = f"Bearer {endpoint.api_key}"
-    read = endpoint.first_token_timeout_s or endpoint.timeout_s
-    timeout = httpx.Timeout(endpoint.timeout_s, connect=endpoint.connect_timeout_s, read=read)
+    # timeout_s bounds every wait for data (a model load, a long prefill); the first-token limit is
+    # the session's business, since it must not cut a slow load in prepare() or a pause mid-stream.
+    timeout = httpx.Timeout(endpoint.timeout_s, connect=endpoint.connect_timeout_s)
     return httpx.AsyncClient(base_url=endpoint.url.rstrip("/"), headers=h, timeout=timeout, **kwargs)
 
 
@@ -83,8 +84,7 @@ def transport_error(exc: httpx.HTTPError, url: str, hint: str, *, streaming: boo
     if isinstance(exc, httpx.ReadTimeout):
         return BackendTimeout(
             f"no data from {url} within the time-out",
-            hint="the model may still be loading or the prompt is long; raise timeout_s (and "
-            "first_token_timeout_s, which also limits each wait for data) in the pattern",
+            hint="the model may still be loading or the prompt is long; raise timeout_s in the pattern",
         )
     if isinstance(exc, httpx.TimeoutException):
         return BackendTimeout(f"request to {url} timed out", hint="raise timeout_s in the pattern")

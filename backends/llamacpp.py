@@ -8,6 +8,7 @@ pattern changes the model, context or layers.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -130,7 +131,7 @@ class LlamaCppBackend:
         await self._http.aclose()
         self.url = server.url
         self._http = Http(
-            Endpoint(server.url, self.endpoint.api_key, self.endpoint.timeout_s),
+            dataclasses.replace(self.endpoint, url=server.url),
             unreachable_hint=HINT,
             classify=classify,
         )

@@ -141,7 +141,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+def die_with_parent() -> None:  # pragma: no cover - runs in the child
     # Linux: the server goes when we go, even if we are killed without a chance to clean up.
     try:
         import ctypes
@@ -199,7 +199,7 @@ class ManagedServer:
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             )
         except OSError as e:
             raise ServerStartFailed(f"could not run {self.binary}: {e}") from None

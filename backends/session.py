@@ -51,8 +51,7 @@ StatusCallback = Callable[[str], None]
 def _backend_key(p: Pattern) -> tuple[Any, ...]:
     # One backend object per server; a managed llama-server is shared by the patterns that use it.
     managed = p.backend == "llamacpp" and bool(p.model_path)
-    return (p.backend, "managed" if managed else p.url, p.api_key_env, p.server_bin, p.timeout_s,
-            p.first_token_timeout_s)  # fmt: skip
+    return (p.backend, "managed" if managed else p.url, p.api_key_env, p.server_bin, p.timeout_s)
 
 
 class BackendPool:
@@ -64,7 +63,7 @@ class BackendPool:
 
     @staticmethod
     def _make(p: Pattern) -> Backend:
-        endpoint = Endpoint(p.url, p.api_key(), timeout_s=p.timeout_s, first_token_timeout_s=p.first_token_timeout_s)
+        endpoint = Endpoint(p.url, p.api_key(), timeout_s=p.timeout_s)
         options: dict[str, Any] = {}
         if p.backend == "llamacpp":
             options["server_bin"] = p.server_bin

@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from backends.llamaserver import die_with_parent
+
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 GPTOSS_TOP = str(VENV_BIN / "gptoss-top")
@@ -80,8 +82,10 @@ class PtyProcess:
         master, slave = pty.openpty()
         cols, rows = size
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        # Its own session (so the pty is its terminal), but it dies with us: a benchmark killed by a
+        # time-out must not leave a TUI writing to a closed pty for ever.
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO,
-                                     start_new_session=True, close_fds=True)  # fmt: skip
+                                     start_new_session=True, close_fds=True, preexec_fn=die_with_parent)  # fmt: skip
         os.close(slave)
         self.master = master
         self.output = bytearray()

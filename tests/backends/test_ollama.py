@@ -112,9 +112,9 @@ def file_response(name: str, status: int = 200, ctype: str = "application/json")
 
 @contextlib.asynccontextmanager
 async def served(**kw: Any) -> AsyncIterator[tuple[FakeOllama, OllamaBackend]]:
-    timeout = kw.pop("first_token_timeout_s", None)
+    timeout = kw.pop("timeout_s", 20)
     with FakeOllama(**kw) as fake:
-        backend = OllamaBackend(Endpoint(fake.url, timeout_s=20, first_token_timeout_s=timeout))
+        backend = OllamaBackend(Endpoint(fake.url, timeout_s=timeout))
         try:
             yield fake, backend
         finally:
@@ -457,7 +457,7 @@ async def test_faults(faults: Faults, kind: type[BackendError], words: str) -> N
 
 async def test_slow_first_token_times_out() -> None:
     faults = Faults(first_token_delay_s=1.0)
-    async with served(faults=faults, first_token_timeout_s=0.2) as (_fake, backend):
+    async with served(faults=faults, timeout_s=0.2) as (_fake, backend):
         with pytest.raises(BackendTimeout) as err:
             await collect(backend.stream(req(layers=None)))
     assert "timeout_s" in str(err.value)
