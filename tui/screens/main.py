@@ -95,6 +95,7 @@ class MainScreen(Screen[None]):
         # happens in a thread, so the first frame and the keys never wait for it.
         self._imported: set[str] = set()
         self._health: tuple[list[LoadedModel], str | None] | None = None  # what the hardware view shows
+        self._last_health: tuple[object, Health] | None = None
         self._first_frame_done = False
 
     # -- layout -------------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ class MainScreen(Screen[None]):
             self.set_interval(s.interval, self._refresh_hardware)
         self.call_after_refresh(self._mount_views)
         if s.health_interval > 0:
-            self.set_interval(s.health_interval, self._poll_health)
+            self.set_interval(s.health_interval, lambda: self._poll_health(quiet=True))
         self.query_one(PatternList).focus()
 
     async def _mount_views(self) -> None:
@@ -378,7 +379,9 @@ class MainScreen(Screen[None]):
     # -- health, hardware ---------------------------------------------------------------------------
 
     @work(exclusive=True, group="health", exit_on_error=False)
-    async def _poll_health(self) -> None:
+    async def _poll_health(self, quiet: bool = False) -> None:
+        """Ask the server how it is. `quiet` (the periodic tick): when nothing changed since the last
+        answer, skip the loaded-model requests and the redraw; an idle `top` should cost nothing."""
         p = self.running_pattern or self.current
         if p is None:
             return
@@ -392,12 +395,18 @@ class MainScreen(Screen[None]):
             self.post_message(HealthChecked(key, Health(False, f"cannot set up the backend: {e}"), []))
             return
         if p.backend == "llamacpp" and p.model_path and getattr(backend, "pid", None) is None:
-            self.post_message(HealthChecked(key, Health(False), [], note="llama-server starts on the first run"))
+            if not (quiet and self._last_health == (key, Health(False))):
+                self._last_health = (key, Health(False))
+                self.post_message(HealthChecked(key, Health(False), [], note="llama-server starts on the first run"))
             return
         try:
             health = await asyncio.wait_for(backend.health(), 5.0)
         except Exception as e:
             health = Health(False, f"health check failed ({type(e).__name__})")
+        unchanged = self._last_health == (key, health)
+        self._last_health = (key, health)
+        if quiet and unchanged:
+            return
         loaded = []
         if health.ok:
             with contextlib.suppress(Exception):
