@@ -122,6 +122,29 @@ def model_text(loaded: list[LoadedModel] | None, note: str | None = None) -> Tex
     return t
 
 
+class Figures(Static):
+    """A Static that skips the layout pass when its new text has the same shape.
+
+    A layout pass of the whole screen once a second was most of what a visible panel cost at idle;
+    figures that change but keep their line count and fit the width need only a repaint.
+    """
+
+    _last: Text | None = None
+
+    def show(self, text: Text) -> None:
+        last, self._last = self._last, text
+        if last is not None and text.plain == last.plain and text.spans == last.spans:
+            return
+        width = self.content_region.width
+        same_shape = (
+            last is not None
+            and width > 0
+            and text.plain.count("\n") == last.plain.count("\n")
+            and all(len(line) <= width for line in text.plain.split("\n"))
+        )
+        self.update(text, layout=not same_shape)
+
+
 class HardwarePanel(VerticalScroll, can_focus=False):
     DEFAULT_CSS = """
     HardwarePanel { height: 1fr; }
@@ -129,8 +152,8 @@ class HardwarePanel(VerticalScroll, can_focus=False):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static(gpu_text(None), id="gpu")
-        yield Static(memory_text(None), id="memory")
+        yield Figures(gpu_text(None), id="gpu")
+        yield Figures(memory_text(None), id="memory")
         yield Static(model_text(None), id="model")
 
     def on_mount(self) -> None:
@@ -139,8 +162,8 @@ class HardwarePanel(VerticalScroll, can_focus=False):
         self.query_one("#model").border_title = "Loaded model"
 
     def show_snapshot(self, snapshot: Any | None) -> None:
-        self.query_one("#gpu", Static).update(gpu_text(snapshot))
-        self.query_one("#memory", Static).update(memory_text(snapshot))
+        self.query_one("#gpu", Figures).show(gpu_text(snapshot))
+        self.query_one("#memory", Figures).show(memory_text(snapshot))
 
     def show_loaded(self, loaded: list[LoadedModel] | None, note: str | None = None) -> None:
         self.query_one("#model", Static).update(model_text(loaded, note))
