@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from backends.probes.model import Probe
 from backends.probes.sampler import Sampler, detect_probes, to_dict
 
 # (name, default port, path that answers without a model loaded)
@@ -49,11 +50,11 @@ def _why(e: httpx.HTTPError) -> str:
     return type(e).__name__
 
 
-def collect(timeout_s: float = 1.0) -> dict[str, Any]:
-    """One sample of every detected probe plus the default backend ports. Never raises."""
+def collect(timeout_s: float = 1.0, probes: list[Probe] | None = None) -> dict[str, Any]:
+    """One sample of every detected probe (or of `probes`) plus the default backend ports. Never raises."""
     with ThreadPoolExecutor(max_workers=len(DEFAULT_BACKENDS) + 1) as pool:
         futures = [pool.submit(check_backend, n, p, path, timeout_s) for n, p, path in DEFAULT_BACKENDS]
-        sampler = Sampler(probes=detect_probes())
+        sampler = Sampler(probes=detect_probes() if probes is None else probes)
         snap = sampler.sample_now()
         backends = []
         for (name, port, path), f in zip(DEFAULT_BACKENDS, futures, strict=True):
