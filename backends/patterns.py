@@ -26,6 +26,7 @@ import tomli_w
 
 from backends.base import BACKEND_KINDS, REASONING_EFFORTS, GpuLayers
 from backends.registry import default_url
+from backends.tinymodel import BUILTIN_PREFIX, SHAPES
 
 DEFAULT_PROMPT = "Explain in three sentences why the sky is blue."
 DEFAULT_MAX_TOKENS = 2048
@@ -321,6 +322,9 @@ def _build(
     if not re.match(r"^https?://[^\s/]+", url):
         bad("url", f"url {url!r} in {label} must start with http:// or https://")
     model_path = typed("model_path", (str,))
+    if model_path and model_path.startswith(BUILTIN_PREFIX) and model_path[len(BUILTIN_PREFIX) :] not in SHAPES:
+        bad("model_path", f"model_path {model_path!r} in {label} is not a built-in model; use one of "
+            f"{', '.join(BUILTIN_PREFIX + n for n in SHAPES)}")  # fmt: skip
     model = typed("model", (str,))
     if not model and model_path:
         model = Path(model_path.removeprefix("builtin:")).stem

@@ -84,8 +84,16 @@ def write_model(
 
     eos_logit: -30 never stops (completion_tokens == max_tokens); 0.5 gives ~50-token replies.
     """
-    import gguf  # the demo extra
-    import numpy as np
+    try:
+        import gguf  # the demo extra
+        import numpy as np
+    except ImportError as e:
+        from backends.base import ServerStartFailed
+
+        raise ServerStartFailed(
+            f"cannot write the built-in model: {e.name} is not installed",
+            hint="install the demo extra: pip install 'gptoss-top[demo]'",
+        ) from None
 
     rng = np.random.default_rng(seed)
     bu = _byte_unicode()
@@ -188,7 +196,11 @@ def write_model(
 def builtin_model(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Path of a named built-in model ("tiny", "medium", ...), written on first use into the cache."""
     if name not in SHAPES:
-        raise ValueError(f"unknown built-in model {name!r}; expected one of {', '.join(SHAPES)}")
+        from backends.base import ModelNotFound
+
+        raise ModelNotFound(
+            f"there is no built-in model {name!r}", hint=f"use one of builtin:{', builtin:'.join(SHAPES)}"
+        )
     if cache_dir is None:
         from backends.paths import cache_dir as default_cache
 
