@@ -88,6 +88,9 @@ class LlamaCppBackend:
         self.server: ManagedServer | None = None
         self._http = Http(endpoint, unreachable_hint=HINT, classify=classify)
         self._props: dict[str, Any] | None = None
+        # What is loaded cannot change between prepares (llama.cpp fixes it at start), so it is
+        # asked once per prepare, not again after every run and every health check.
+        self._loaded: LoadedModel | None = None
 
     @property
     def managed(self) -> bool:
@@ -101,7 +104,7 @@ class LlamaCppBackend:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def prepare(self, spec: LoadSpec) -> Prepared:
-        self._props = None  # the server may have been restarted since we last looked
+        self._props = self._loaded = None  # the server may have been restarted since we last looked
         path = spec.model_path or self.model_path
         if path:
             return await self._prepare_managed(spec, path)
@@ -135,7 +138,7 @@ class LlamaCppBackend:
             unreachable_hint=HINT,
             classify=classify,
         )
-        self._props = None
+        self._props = self._loaded = None
         return Prepared(load_s=load_s, loaded=await self._loaded_one())
 
     async def _prepare_attached(self, spec: LoadSpec) -> Prepared:
@@ -226,6 +229,11 @@ class LlamaCppBackend:
             return []
 
     async def _loaded_one(self) -> LoadedModel:
+        if self._loaded is None:
+            self._loaded = await self._ask_loaded()
+        return self._loaded
+
+    async def _ask_loaded(self) -> LoadedModel:
         props = await self.props()
         path = str(props.get("model_path") or "")
         name = str(props.get("model_alias") or os.path.basename(path) or "model")
