@@ -41,6 +41,9 @@ USER = [
 FREQ = "etaoinshrdlcumwfgypbvkjxqz"  # English letters, most frequent first
 
 
+MODEL_VERSION = "v2"  # bump when write_model's output changes
+
+
 @dataclass(frozen=True)
 class ModelShape:
     embd: int = 64
@@ -77,12 +80,15 @@ def write_model(
     *,
     template: str = "gptoss",
     eos_logit: float = -30.0,
-    think_end_logit: float = 0.5,
+    think_end_logit: float = 1.5,
     seed: int = 0,
 ) -> Path:
     """Write the model to `out` (atomically) and return its path.
 
     eos_logit: -30 never stops (completion_tokens == max_tokens); 0.5 gives ~50-token replies.
+    think_end_logit: how soon the reasoning part ends. At 1.5, 1,000 seeded replies of 160 tokens all
+    reached their answer (median reasoning 20 characters); 5 in 1,000 of 128 tokens did not. At 0.5,
+    27 in 100 of 128 tokens never left the reasoning.
     """
     try:
         import gguf  # the demo extra
@@ -205,7 +211,8 @@ def builtin_model(name: str, cache_dir: str | os.PathLike[str] | None = None) ->
         from backends.paths import cache_dir as default_cache
 
         cache_dir = default_cache()
-    path = Path(cache_dir) / "models" / f"gptoss-top-{name}.gguf"
+    # The folder carries the weights' version: a cache written by an older release is not reused.
+    path = Path(cache_dir) / "models" / MODEL_VERSION / f"gptoss-top-{name}.gguf"
     if not path.exists():
         write_model(path, SHAPES[name])
     return path

@@ -45,8 +45,10 @@ async def main(model: str, runs: int, max_tokens: int, threads: int | None) -> i
     if not diffs:
         return 1
     worst = max(abs(d) for d in diffs)
-    print(f"\nclient vs server: mean {statistics.fmean(diffs):+.2f} %, worst |{worst:.2f}| % over {len(diffs)} runs "
-          f"(goal: within 2 %) -> {'OK' if worst <= 2 else 'MISSED'}")
+    print(
+        f"\nclient vs server: mean {statistics.fmean(diffs):+.2f} %, worst |{worst:.2f}| % over {len(diffs)} runs "
+        f"(goal: within 2 %) -> {'OK' if worst <= 2 else 'MISSED'}"
+    )
     return 0
 
 

@@ -26,11 +26,20 @@ from backends.openai_stream import events_from_sse_bytes
 
 
 def payload(n: int) -> bytes:
-    chunk = {"choices": [{"finish_reason": None, "index": 0, "delta": {"content": "tok"}}], "created": 1,
-             "id": "chatcmpl-x", "model": "m", "system_fingerprint": "b1", "object": "chat.completion.chunk"}
+    chunk = {
+        "choices": [{"finish_reason": None, "index": 0, "delta": {"content": "tok"}}],
+        "created": 1,
+        "id": "chatcmpl-x",
+        "model": "m",
+        "system_fingerprint": "b1",
+        "object": "chat.completion.chunk",
+    }
     line = b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
-    end = {"choices": [{"finish_reason": "length", "index": 0, "delta": {}}], "object": "chat.completion.chunk",
-           "timings": {"predicted_n": n, "predicted_ms": 1.0, "predicted_per_second": 1.0}}
+    end = {
+        "choices": [{"finish_reason": "length", "index": 0, "delta": {}}],
+        "object": "chat.completion.chunk",
+        "timings": {"predicted_n": n, "predicted_ms": 1.0, "predicted_per_second": 1.0},
+    }
     return line * n + b"data: " + json.dumps(end).encode() + b"\n\ndata: [DONE]\n\n"
 
 
@@ -103,7 +112,9 @@ def main() -> int:
                 rates[name].append(n / dt)
         for name, rs in rates.items():
             print(f"{name:38s} {statistics.median(rs):>12,.0f} events/s  (runs: {', '.join(f'{r:,.0f}' for r in rs)})")
-        ratio = statistics.median(rates["gptoss-top decoder"]) / statistics.median(rates["bare httpx aiter_lines + json.loads"])
+        ratio = statistics.median(rates["gptoss-top decoder"]) / statistics.median(
+            rates["bare httpx aiter_lines + json.loads"]
+        )
         print(f"ratio: {ratio:.2f}x (goal ≥ 0.8x) -> {'OK' if ratio >= 0.8 else 'MISSED'}")
     finally:
         proc.terminate()

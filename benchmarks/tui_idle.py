@@ -112,7 +112,9 @@ def main() -> int:
 
     print(f"\n{'process':<24} {'CPU % of 1 core':>16} {'RSS MB (median)':>16} {'RSS MB (max)':>13} {'threads':>8}")
     for k, r in res.items():
-        print(f"{k:<24} {r['cpu_pct']:>16.2f} {r['rss_mb_median']:>16.1f} {r['rss_mb_max']:>13.1f} {r['threads']:>8.0f}")
+        print(
+            f"{k:<24} {r['cpu_pct']:>16.2f} {r['rss_mb_median']:>16.1f} {r['rss_mb_max']:>13.1f} {r['threads']:>8.0f}"
+        )
     t, m = res["gptoss-top"], res["minimal sparkline app"]
     print(f"\nratio gptoss-top / minimal: CPU {t['cpu_pct'] / max(m['cpu_pct'], 1e-9):.2f}×, "
           f"RSS {t['rss_mb_median'] / m['rss_mb_median']:.2f}×")  # fmt: skip

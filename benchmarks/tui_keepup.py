@@ -147,7 +147,9 @@ def run_child(mode: str, tokens: int, rate: float, folder: Path, n: int) -> dict
         finally:
             proc.close()
         if proc.proc.returncode:
-            raise RuntimeError(f"TUI child failed ({proc.proc.returncode}): {proc.output[-2000:].decode(errors='replace')}")
+            raise RuntimeError(
+                f"TUI child failed ({proc.proc.returncode}): {proc.output[-2000:].decode(errors='replace')}"
+            )
     return dict(json.loads(out.read_text()))
 
 

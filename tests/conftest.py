@@ -118,4 +118,3 @@ def pytest_report_header(config: pytest.Config) -> str:
         return f"llama-server: {find_server_binary()}"
     except Exception as e:
         return f"llama-server: not found ({e})"
-

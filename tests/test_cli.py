@@ -49,6 +49,10 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         main(["bench", "--backend", "llamacpp", "--gpu-layers", "-3"])
     assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--backend", "llamacpp", "--temperature", "warm"])
+    assert e.value.code == 2
+    assert "expected a number such as 0.7, not 'warm'" in capsys.readouterr().err
     assert main(["bench", str(REPO / "configs" / "gpt-oss-20b.toml"), "-p", "Z"]) == 2
     assert "no pattern named 'Z'" in capsys.readouterr().err
 
@@ -64,9 +68,12 @@ def test_init_writes_a_file_that_loads(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 @pytest.mark.integration
-def test_bench_json_against_a_hand_started_server_prints_run_records(llama_server: RunningServer, tmp_path: Path) -> None:
+def test_bench_json_against_a_hand_started_server_prints_run_records(
+    llama_server: RunningServer, tmp_path: Path
+) -> None:
     r = run_cli("bench", "--backend", "llamacpp", "--url", llama_server.url, "--model", "tiny", "--max-tokens", "256",
-                "--format", "json", "--repeat", "2", env={"GPTOSS_TOP_DATA_DIR": str(tmp_path)})  # fmt: skip
+                "--seed", "11", "--temperature", "0.8", "--format", "json", "--repeat", "2",
+                env={"GPTOSS_TOP_DATA_DIR": str(tmp_path)})  # fmt: skip
     assert r.returncode == 0, r.stderr
     records = json.loads(r.stdout)
     assert len(records) == 2
@@ -80,6 +87,8 @@ def test_bench_json_against_a_hand_started_server_prints_run_records(llama_serve
         assert rec["decode_tps"] > 0 and rec["decode_tps_client"] > 0 and rec["prompt_tps"] > 0
         assert rec["reasoning"] and rec["answer"]
         assert rec["loaded_context_length"] == 4096
+    # The seed reached the server: two sampled runs of 256 tokens agree word for word.
+    assert records[0]["reasoning"] == records[1]["reasoning"] and records[0]["answer"] == records[1]["answer"]
     assert "[1/2] ad-hoc" in r.stderr  # progress goes to stderr
     stored = (tmp_path / "results.jsonl").read_text().splitlines()
     assert len(stored) == 2

@@ -50,6 +50,16 @@ def _positive_int(value: str) -> int:
     return n
 
 
+def _temperature(value: str) -> float:
+    try:
+        t = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.7, not {value!r}") from None
+    if t < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return t
+
+
 def _add_adhoc(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("an ad-hoc pattern instead of a file")
     g.add_argument("--backend", choices=BACKEND_KINDS)
@@ -61,6 +71,8 @@ def _add_adhoc(p: argparse.ArgumentParser) -> None:
     g.add_argument("--prompt", help="the prompt text")
     g.add_argument("--max-tokens", type=_positive_int, metavar="N")
     g.add_argument("--reasoning-effort", choices=REASONING_EFFORTS)
+    g.add_argument("--temperature", type=_temperature, metavar="T", help="sampling temperature (0 = greedy)")
+    g.add_argument("--seed", type=int, metavar="N", help="sampling seed, for runs that repeat exactly")
     g.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key")
 
 
@@ -118,6 +130,7 @@ def adhoc_patterns(args: argparse.Namespace) -> PatternFile | None:
         "backend": args.backend, "url": args.url, "model": args.model, "model_path": args.model_path,
         "context_length": args.ctx, "gpu_layers": args.gpu_layers, "prompt": args.prompt,
         "max_tokens": args.max_tokens, "reasoning_effort": args.reasoning_effort, "api_key_env": args.api_key_env,
+        "temperature": args.temperature, "seed": args.seed,
     }  # fmt: skip
     given = {k: v for k, v in keys.items() if v is not None}
     if not given:

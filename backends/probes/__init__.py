@@ -34,6 +34,7 @@ def __getattr__(name: str) -> object:
         return getattr(fake, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "PRESSURE_LEVELS",
     "AppleSample",

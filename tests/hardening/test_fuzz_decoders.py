@@ -56,8 +56,10 @@ def sse_stream(deltas: list[tuple[str, str]], crlf: bool) -> bytes:
         key = "reasoning_content" if kind == "r" else "content"
         out.append(f"data: {json.dumps({'choices': [{'index': 0, 'delta': {key: text}}]}, ensure_ascii=False)}{nl}{nl}")
         out.append(f": ping{nl}{nl}")
-    end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-           "timings": {"predicted_n": len(deltas), "predicted_per_second": 12.5}}
+    end = {
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "timings": {"predicted_n": len(deltas), "predicted_per_second": 12.5},
+    }
     out.append(f"data: {json.dumps(end)}{nl}{nl}data: [DONE]{nl}{nl}")
     return "".join(out).encode()
 
@@ -69,8 +71,18 @@ def ndjson_stream(deltas: list[tuple[str, str]]) -> bytes:
         if kind == "r":
             msg["thinking"] = text
         lines.append(json.dumps({"model": "m", "message": msg, "done": False}, ensure_ascii=False))
-    lines.append(json.dumps({"model": "m", "message": {"role": "assistant", "content": ""}, "done": True,
-                             "done_reason": "stop", "eval_count": 5, "eval_duration": 1_000_000_000}))
+    lines.append(
+        json.dumps(
+            {
+                "model": "m",
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": "stop",
+                "eval_count": 5,
+                "eval_duration": 1_000_000_000,
+            }
+        )
+    )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -108,8 +120,32 @@ def test_openai_stream_decoder_only_raises_backend_errors(data: bytes, cuts: lis
 
 
 @FAST
-@given(junk=st.lists(st.sampled_from([b"data: ", b"{", b"}", b'"choices"', b":", b"[", b"]", b"\n", b"\r\n", b"null",
-                                      b'"delta"', b'"content"', b'"x"', b",", b"[DONE]", b"\xff", b"\xe6\x97"]), max_size=60))
+@given(
+    junk=st.lists(
+        st.sampled_from(
+            [
+                b"data: ",
+                b"{",
+                b"}",
+                b'"choices"',
+                b":",
+                b"[",
+                b"]",
+                b"\n",
+                b"\r\n",
+                b"null",
+                b'"delta"',
+                b'"content"',
+                b'"x"',
+                b",",
+                b"[DONE]",
+                b"\xff",
+                b"\xe6\x97",
+            ]
+        ),
+        max_size=60,
+    )
+)
 def test_openai_stream_decoder_on_near_json_only_raises_backend_errors(junk: list[bytes]) -> None:
     collect_async(events_from_sse_bytes(_aiter(junk)))
 
@@ -122,7 +158,9 @@ def test_ollama_decoder_only_raises_backend_errors(data: bytes, cuts: list[int])
 
 @FAST
 @given(deltas=deltas_st, cuts=st.lists(st.integers(0, 5000), max_size=12), crlf=st.booleans())
-def test_well_formed_sse_decodes_the_same_however_split(deltas: list[tuple[str, str]], cuts: list[int], crlf: bool) -> None:
+def test_well_formed_sse_decodes_the_same_however_split(
+    deltas: list[tuple[str, str]], cuts: list[int], crlf: bool
+) -> None:
     data = sse_stream(deltas, crlf)
     whole, err1 = collect_async(events_from_sse_bytes(_aiter([data])))
     parts, err2 = collect_async(events_from_sse_bytes(_aiter(splits(data, cuts))))

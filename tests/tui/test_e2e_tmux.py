@@ -90,7 +90,7 @@ def write_patterns(path: Path, url: str) -> Path:
         "",
     ]
     for name in PATTERN_NAMES:
-        lines += ["[[patterns]]", f'name = "{name}"', "context_length = 4096", "gpu_layers = \"off\"", ""]
+        lines += ["[[patterns]]", f'name = "{name}"', "context_length = 4096", 'gpu_layers = "off"', ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
@@ -121,12 +121,22 @@ class Tmux:
         self._tmux("send-keys", "-t", self.name, *keys)
 
     def wait_for(self, what: str, ok: Callable[[str], bool], timeout: float) -> str:
+        """The screen once `ok` holds and two captures in a row agree.
+
+        tmux draws the app's output as it arrives, so one capture can catch a frame half written
+        (a label on screen, its figure not yet): only a settled screen is returned.
+        """
         deadline = time.monotonic() + timeout
-        text = ""
+        text, last = "", None
         while time.monotonic() < deadline:
             text = self.screen()
             if ok(text):
-                return text
+                if text == last:
+                    return text
+                last = text
+                time.sleep(0.05)
+                continue
+            last = None
             if not self.alive():
                 pytest.fail(f"the app exited while waiting for {what}; last screen:\n{text}")
             time.sleep(0.1)
@@ -173,7 +183,9 @@ def test_run_second_pattern_on_llama_server(tmux: Tmux, llama_server: RunningSer
     tmux.keys("2")
     tmux.wait_for("pattern 2 selected", lambda s: "pattern e2e-bravo" in s, timeout=10)
     tmux.keys("Enter")
-    screen = tmux.wait_for("the finished run", lambda s: "e2e-bravo: done" in s and "final" in s, timeout=60)
+    screen = tmux.wait_for(
+        "the finished run", lambda s: "e2e-bravo: done" in s and "final" in s and "client" in s, timeout=60
+    )
 
     # The run's own name, and its rate as the panel prints it.
     assert "Output — e2e-bravo" in screen, screen

@@ -53,7 +53,9 @@ async def test_hidden_hardware_view_is_not_redrawn(build: Callable[..., GptossTo
         assert len(drawn) <= shown + 1
 
 
-async def test_roomy_layout_redraws_hardware_every_interval(build: Callable[..., GptossTop], drawn: list[object]) -> None:
+async def test_roomy_layout_redraws_hardware_every_interval(
+    build: Callable[..., GptossTop], drawn: list[object]
+) -> None:
     app = build(sampler=TickingSampler(), interval=0.05)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.4)
