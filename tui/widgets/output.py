@@ -18,10 +18,11 @@ class OutputPanel(Vertical):
     }
     OutputPanel #error { display: none; background: $error 20%; color: $text; padding: 0 1; height: auto; }
     OutputPanel.-error #error { display: block; }
-    OutputPanel #reasoning { height: 2fr; max-height: 45%; text-style: dim; }
+    OutputPanel #reasoning { height: auto; max-height: 45%; text-style: dim; }
     OutputPanel #reasoning-fold { height: 1; color: $text-muted; }
     OutputPanel.-folded #reasoning { display: none; }
-    OutputPanel #answer { height: 3fr; }
+    OutputPanel #answer { height: 1fr; }
+    OutputPanel.-reasoned #answer { margin-top: 1; }  /* a blank line ends the reasoning, colour or not */
     """
 
     _words = 0  # reasoning words so far: counted as they arrive, not by re-reading the text
@@ -57,6 +58,8 @@ class OutputPanel(Vertical):
         self._words += len(reasoning.split())
         self.reasoning.append(reasoning)
         self.answer.append(answer)
+        if grew:
+            self.add_class("-reasoned")
         if grew or (reasoning and self.folded):
             self._fold_line()
 
@@ -65,6 +68,7 @@ class OutputPanel(Vertical):
         self.reasoning.clear()
         self.answer.clear()
         self._words = 0
+        self.remove_class("-reasoned")
         self.show_error(None)
         self._fold_line()
 
