@@ -1,0 +1,74 @@
+"""How often the generated model reaches its answer: seeded replies on the real llama-server.
+
+The built-in models reason (upper case, `reasoning_content`) and then answer (lower case, `content`);
+how soon the reasoning ends is set by `think_end_logit`. Tests and the demo need both halves within
+a short budget. For each setting given, this writes a tiny model, starts llama-server on it, samples
+`--replies` seeded replies of `--max-tokens` tokens and counts those with no answer.
+
+    .venv/bin/python -m benchmarks.tinymodel_answers [--logits 0.5 1.5] [--replies 1000] [--max-tokens 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from backends.llamaserver import find_server_binary, free_port
+from backends.tinymodel import SHAPES, write_model
+
+
+def sample(logit: float, replies: int, max_tokens: int, folder: Path) -> tuple[int, list[int]]:
+    model = write_model(folder / f"tiny-{logit}.gguf", SHAPES["tiny"], think_end_logit=logit)
+    port = free_port()
+    argv = [find_server_binary(), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
+            "-c", "4096", "-np", "1", "-t", "2"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("llama-server did not start")
+            time.sleep(0.1)
+        no_answer, lengths = 0, []
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for seed in range(replies):
+                body = {"messages": [{"role": "user", "content": "Tell me a story."}],
+                        "max_tokens": max_tokens, "seed": seed}  # fmt: skip
+                msg = client.post("/v1/chat/completions", json=body).json()["choices"][0]["message"]
+                no_answer += not (msg.get("content") or "").strip()
+                lengths.append(len(msg.get("reasoning_content") or ""))
+        return no_answer, lengths
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--logits", type=float, nargs="+", default=[0.5, 1.5])
+    ap.add_argument("--replies", type=int, default=1000)
+    ap.add_argument("--max-tokens", type=int, default=128)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for logit in a.logits:
+            missing, lengths = sample(logit, a.replies, a.max_tokens, Path(tmp))
+            lengths.sort()
+            print(f"think_end_logit {logit}: {missing} of {a.replies} replies of {a.max_tokens} tokens had no answer; "
+                  f"reasoning characters median {statistics.median(lengths):.0f}, "
+                  f"p90 {lengths[int(len(lengths) * 0.9)]}, max {lengths[-1]}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
