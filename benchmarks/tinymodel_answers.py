@@ -11,38 +11,24 @@ a short budget. For each setting given, this writes a tiny model, starts llama-s
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
-from backends.llamaserver import find_server_binary, free_port
+from backends.llamaserver import ManagedServer, ServerConfig, find_server_binary
 from backends.tinymodel import SHAPES, write_model
 
 
 def sample(logit: float, replies: int, max_tokens: int, folder: Path) -> tuple[int, list[int]]:
     model = write_model(folder / f"tiny-{logit}.gguf", SHAPES["tiny"], think_end_logit=logit)
-    port = free_port()
-    argv = [find_server_binary(), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
-            "-c", "4096", "-np", "1", "-t", "2"]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server = ManagedServer(ServerConfig(str(model), 4096, "0", threads=2), find_server_binary())
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("llama-server did not start")
-            time.sleep(0.1)
+        asyncio.run(server.start(timeout_s=60))
         no_answer, lengths = 0, []
-        with httpx.Client(base_url=url, timeout=60) as client:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
             for seed in range(replies):
                 body = {"messages": [{"role": "user", "content": "Tell me a story."}],
                         "max_tokens": max_tokens, "seed": seed}  # fmt: skip
@@ -51,8 +37,7 @@ def sample(logit: float, replies: int, max_tokens: int, folder: Path) -> tuple[i
                 lengths.append(len(msg.get("reasoning_content") or ""))
         return no_answer, lengths
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def main() -> None:

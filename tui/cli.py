@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from backends.base import BACKEND_KINDS, REASONING_EFFORTS
 from backends.record import FORMATS
@@ -22,39 +22,38 @@ if TYPE_CHECKING:
 # not wait for asyncio, httpx and the pattern machinery they do not use yet.
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+T = TypeVar("T")
 
 
 class UsageError(Exception):
     """Bad input: printed as `gptoss-top: <message>` with exit status 2."""
 
 
+def _parse(value: str, cast: Callable[[str], T], expected: str) -> T:
+    try:
+        return cast(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, not {value!r}") from None
+
+
 def _gpu_layers(value: str) -> int | str:
     if value in ("max", "off"):
         return value
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, 'max' or 'off', not {value!r}") from None
+    n = _parse(value, int, "an integer, 'max' or 'off'")
     if n < 0:
         raise argparse.ArgumentTypeError("cannot be negative; use 0 or 'off' for CPU only")
     return n
 
 
 def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {value!r}") from None
+    n = _parse(value, int, "a whole number")
     if n < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return n
 
 
 def _temperature(value: str) -> float:
-    try:
-        t = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number such as 0.7, not {value!r}") from None
+    t = _parse(value, float, "a number such as 0.7")
     if t < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return t
