@@ -1,7 +1,7 @@
 """What every backend offers the rest of gptoss-top, and the errors it may raise.
 
 A backend turns a pattern into a running model (`prepare`) and a `ChatRequest` into an async stream
-of events (`stream`). Events are small frozen dataclasses; the meter in `backends.stats` turns a timed
+of events (`stream`). Events are small frozen dataclasses; the meter in `backends.runs.stats` turns a timed
 sequence of them into figures. Nothing here imports textual.
 """
 

@@ -14,8 +14,8 @@ import asyncio
 import statistics
 import sys
 
-from backends.patterns import Pattern
-from backends.session import BackendPool, run_pattern
+from backends.runs.patterns import Pattern
+from backends.runs.session import BackendPool, run_pattern
 
 
 async def main(model: str, runs: int, max_tokens: int, threads: int | None) -> int:

@@ -21,8 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 
 from backends.base import Endpoint
-from backends.http import Http
-from backends.openai_stream import events_from_sse_bytes
+from backends.wire.http import Http
+from backends.wire.openai_stream import events_from_sse_bytes
 
 
 def payload(n: int) -> bytes:

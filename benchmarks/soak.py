@@ -31,11 +31,11 @@ from pathlib import Path
 
 import psutil
 
-from backends.patterns import Pattern
+from backends.runs.patterns import Pattern
 from backends.probes import Sampler
-from backends.results import ResultsStore, load_records
-from backends.session import BackendPool, RunContext
-from backends.sweep import run_sweep
+from backends.runs.results import ResultsStore, load_records
+from backends.runs.session import BackendPool, RunContext
+from backends.runs.sweep import run_sweep
 
 MB = 1024 * 1024
 ME = psutil.Process()

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from backends.llamaserver import ManagedServer, ServerConfig, find_server_binary
-from backends.tinymodel import SHAPES, write_model
+from backends.servers.llamaserver import ManagedServer, ServerConfig, find_server_binary
+from backends.servers.tinymodel import SHAPES, write_model
 
 
 def sample(logit: float, replies: int, max_tokens: int, folder: Path) -> tuple[int, list[int]]:

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from backends.llamaserver import die_with_parent
+from backends.servers.llamaserver import die_with_parent
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

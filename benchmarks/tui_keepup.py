@@ -39,7 +39,7 @@ from backends.base import (
     ReasoningDelta,
     StreamEvent,
 )
-from backends.patterns import Pattern
+from backends.runs.patterns import Pattern
 from benchmarks.tui_common import PtyProcess, bench_env, load_note
 
 WORDS = ("the ", "keeper ", "counts ", "waves ", "and ", "light ", "turns ", "over ", "grey ", "water.\n\n")
@@ -92,7 +92,7 @@ def pattern(tokens: int) -> Pattern:
 
 
 def child_headless(tokens: int, rate: float, out: Path) -> None:
-    from backends.session import run_pattern
+    from backends.runs.session import run_pattern
 
     cpu0 = time.process_time()
     rec = asyncio.run(run_pattern(pattern(tokens), PacedBackend(tokens, rate)))  # type: ignore[arg-type]
@@ -101,7 +101,7 @@ def child_headless(tokens: int, rate: float, out: Path) -> None:
 
 
 def child_tui(tokens: int, rate: float, out: Path) -> None:
-    from backends.results import ResultsStore
+    from backends.runs.results import ResultsStore
     from tui.app import make_app
 
     p = pattern(tokens)

@@ -24,4 +24,4 @@ if ! command -v tmux >/dev/null 2>&1; then
     echo "setup: tmux is not installed; the end-to-end TUI test needs it" >&2
   fi
 fi
-.venv/bin/python -c "import backends.llamaserver as s; print('llama-server:', s.find_server_binary())"
+.venv/bin/python -c "import backends.servers.llamaserver as s; print('llama-server:', s.find_server_binary())"

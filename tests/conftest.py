@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backends.llamaserver import find_server_binary, free_port
-from backends.tinymodel import SHAPES, write_model
+from backends.servers.llamaserver import find_server_binary, free_port
+from backends.servers.tinymodel import SHAPES, write_model
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

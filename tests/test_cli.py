@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.record import CONTRACT_FIELDS
+from backends.runs.record import CONTRACT_FIELDS
 from tests.backends.test_patterns import BAD, expectation
 from tests.conftest import RunningServer
 from tui.cli import main
@@ -60,7 +60,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_init_writes_a_file_that_loads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "mine.toml"
     assert main(["init", str(target)]) == 0
-    from backends.patterns import load_patterns
+    from backends.runs.patterns import load_patterns
 
     assert [p.name for p in load_patterns(target).patterns] == ["A", "B"]
     assert main(["init", str(target)]) == 2  # no silent overwrite
@@ -96,7 +96,7 @@ def test_bench_json_against_a_hand_started_server_prints_run_records(
 
 @pytest.mark.integration
 def test_bench_against_a_down_server_fails_readably(tmp_path: Path) -> None:
-    from backends.llamaserver import free_port
+    from backends.servers.llamaserver import free_port
 
     r = run_cli("bench", "--backend", "llamacpp", "--url", f"http://127.0.0.1:{free_port()}", "--model", "m",
                 "--format", "json", env={"GPTOSS_TOP_DATA_DIR": str(tmp_path)})  # fmt: skip

@@ -14,8 +14,8 @@ def _loaded_after(code: str) -> set[str]:
 
 def test_backends_import_without_textual() -> None:
     mods = _loaded_after(
-        "import backends.base, backends.llamacpp, backends.ollama, backends.lmstudio, backends.openai_compat, "
-        "backends.session, backends.sweep, backends.results, backends.patterns, backends.probes"
+        "import backends.base, backends.servers.llamacpp, backends.servers.ollama, backends.servers.lmstudio, backends.servers.openai_compat, "
+        "backends.runs.session, backends.runs.sweep, backends.runs.results, backends.runs.patterns, backends.probes"
     )
     assert "textual" not in mods
     assert "tui" not in mods

@@ -13,10 +13,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from backends.base import Backend
-from backends.patterns import Pattern
-from backends.results import ResultsStore
-from backends.session import BackendPool
-from backends.stats import Clock
+from backends.runs.patterns import Pattern
+from backends.runs.results import ResultsStore
+from backends.runs.session import BackendPool
+from backends.runs.stats import Clock
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 from tui.services import Services, find_default_file

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 
 from backends.base import ContentDelta, ReasoningDelta, StreamEvent
-from backends.stats import Clock, Meter
+from backends.runs.stats import Clock, Meter
 
 
 class LiveRun:

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.patterns import Pattern, PatternError, load_patterns
-from backends.record import RunRecord
-from backends.results import ResultsStore
-from backends.session import BackendPool
-from backends.stats import Clock
+from backends.runs.patterns import Pattern, PatternError, load_patterns
+from backends.runs.record import RunRecord
+from backends.runs.results import ResultsStore
+from backends.runs.session import BackendPool
+from backends.runs.stats import Clock
 
 DEFAULT_FILE = "gptoss-top.toml"
 

@@ -24,12 +24,12 @@ from backends.base import (
     ServerUnreachable,
     StreamEvent,
 )
-from backends.llamacpp import LlamaCppBackend, parse_metrics
-from backends.llamaserver import gguf_block_count, ngl_for
-from backends.patterns import Pattern
-from backends.results import ResultsStore
-from backends.session import BackendPool, RunContext
-from backends.sweep import run_sweep
+from backends.servers.llamacpp import LlamaCppBackend, parse_metrics
+from backends.servers.llamaserver import gguf_block_count, ngl_for
+from backends.runs.patterns import Pattern
+from backends.runs.results import ResultsStore
+from backends.runs.session import BackendPool, RunContext
+from backends.runs.sweep import run_sweep
 from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.integration
@@ -138,7 +138,7 @@ async def test_attach_mode_warns_when_the_pattern_disagrees(llama_server: Runnin
 
 
 async def test_down_server_is_unreachable_with_a_hint() -> None:
-    from backends.llamaserver import free_port
+    from backends.servers.llamaserver import free_port
 
     backend = LlamaCppBackend(Endpoint(f"http://127.0.0.1:{free_port()}", connect_timeout_s=1))
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.patterns import PatternError, load_patterns, write_patterns
+from backends.runs.patterns import PatternError, load_patterns, write_patterns
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "patterns"
 REPO = Path(__file__).resolve().parent.parent.parent

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.record import CONTRACT_FIELDS, RunRecord
-from backends.results import ResultsStore, load_records, render, summarize, to_markdown
+from backends.runs.record import CONTRACT_FIELDS, RunRecord
+from backends.runs.results import ResultsStore, load_records, render, summarize, to_markdown
 
 
 def rec(pattern: str, tps: float | None, ok: bool = True, **kw: object) -> RunRecord:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backends.base import ContentDelta, Finished, ReasoningDelta, ServerStats
-from backends.stats import Meter
+from backends.runs.stats import Meter
 
 
 class FakeClock:

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from backends.base import ModelNotFound
-from backends.llamaserver import gguf_block_count
-from backends.tinymodel import MODEL_VERSION, SHAPES, builtin_model, resolve_model_path
+from backends.servers.llamaserver import gguf_block_count
+from backends.servers.tinymodel import MODEL_VERSION, SHAPES, builtin_model, resolve_model_path
 from tests.conftest import RunningServer
 
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backends.base import BackendError, StreamEvent
-from backends.ollama import events_from_ndjson
-from backends.openai_stream import OpenAIStreamDecoder, events_from_sse_bytes
-from backends.wire import NDJSONDecoder, SSEDecoder
+from backends.servers.ollama import events_from_ndjson
+from backends.wire.openai_stream import OpenAIStreamDecoder, events_from_sse_bytes
+from backends.wire.framing import NDJSONDecoder, SSEDecoder
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from backends.base import BackendError, ChatRequest, LoadSpec
-from backends.patterns import Pattern
-from backends.session import BackendPool, run_pattern
+from backends.runs.patterns import Pattern
+from backends.runs.session import BackendPool, run_pattern
 from tests.conftest import REPO, RunningServer, start_server, stop_server
 from tests.fakes.lmstudio import FakeLMStudio
 from tui.cli import main

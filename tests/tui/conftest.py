@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from backends.patterns import Pattern, parse_patterns
+from backends.runs.patterns import Pattern, parse_patterns
 from backends.probes import FakeClock, Peaks, Snapshot, compute_peaks, fake_snapshots
-from backends.results import ResultsStore
+from backends.runs.results import ResultsStore
 from tests.fakes.backend import FakeBackend
 from tui.app import GptossTop, make_app
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.llamaserver import free_port
+from backends.servers.llamaserver import free_port
 from tests.conftest import REPO, RunningServer
 
 pytestmark = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from textual.widgets import Digits
 
-from backends.results import ResultsStore, load_records
+from backends.runs.results import ResultsStore, load_records
 from tests.fakes.backend import FakeBackend
 from tests.tui.conftest import StaticSampler
 from tui.app import GptossTop

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from backends.patterns import parse_patterns
+from backends.runs.patterns import parse_patterns
 from tests.tui.conftest import PATTERNS_TOML
 from tui.app import GptossTop
 from tui.widgets.patterns import PatternList

@@ -9,7 +9,7 @@ import pytest
 from rich.cells import cell_len
 from textual.widgets import DataTable
 
-from backends.results import Summary
+from backends.runs.results import Summary
 from tests.fakes.backend import FakeBackend
 from tui.app import GptossTop
 from tui.widgets.results import ResultsPanel, fit

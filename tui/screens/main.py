@@ -23,12 +23,12 @@ from textual.widgets import Footer, OptionList, Static
 from textual.worker import Worker, WorkerState
 
 from backends.base import Health, LoadedModel
-from backends.patterns import Pattern
-from backends.record import RunRecord
-from backends.registry import backend_class
-from backends.results import export
-from backends.session import RunContext, run_pattern
-from backends.sweep import Progress, run_sweep
+from backends.runs.patterns import Pattern
+from backends.runs.record import RunRecord
+from backends.servers.registry import backend_class
+from backends.runs.results import export
+from backends.runs.session import RunContext, run_pattern
+from backends.runs.sweep import Progress, run_sweep
 from tui.live import LiveRun
 from tui.messages import HealthChecked, RunStatus
 from tui.services import Services

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from backends.base import Health
-from backends.patterns import Pattern
+from backends.runs.patterns import Pattern
 
 
 class HeaderBar(Static):

@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from backends.patterns import Pattern
+from backends.runs.patterns import Pattern
 
 
 def _prompt(i: int, p: Pattern) -> Text:

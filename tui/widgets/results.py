@@ -11,8 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from backends.record import RunRecord
-from backends.results import Summary, summarize
+from backends.runs.record import RunRecord
+from backends.runs.results import Summary, summarize
 from tui.widgets.fmt import DASH, gib, num, pressure_text
 
 # (header, header when short). Nothing scrolls sideways (the table takes no focus, so that would need

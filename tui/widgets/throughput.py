@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Digits, Sparkline, Static
 
-from backends.record import RunRecord
-from backends.stats import Meter
+from backends.runs.record import RunRecord
+from backends.runs.stats import Meter
 from tui.widgets.fmt import DASH, num
 
 

@@ -1,7 +1,7 @@
 """Any OpenAI-compatible server: `/v1/chat/completions` + `/v1/models` (exo, vLLM, MLX, a cloud API).
 
 Such a server cannot be told a context length or GPU offload, so `prepare` only checks the model and
-says which pattern settings it could not apply. The chunk reading lives in `backends.openai_stream`;
+says which pattern settings it could not apply. The chunk reading lives in `backends.wire.openai_stream`;
 the request body, model list and error mapping here are reused by LM Studio's OpenAI fallback.
 """
 
@@ -25,8 +25,8 @@ from backends.base import (
     Prepared,
     StreamEvent,
 )
-from backends.http import Http, default_classify, status_hint
-from backends.openai_stream import error_from_payload, events_from_sse_bytes
+from backends.wire.http import Http, default_classify, status_hint
+from backends.wire.openai_stream import error_from_payload, events_from_sse_bytes
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"

@@ -33,8 +33,8 @@ from backends.base import (
     StreamEvent,
     redact,
 )
-from backends.http import Http
-from backends.lms_cli import (
+from backends.wire.http import Http
+from backends.servers.lms_cli import (
     NOT_FOUND_HINT,
     UNREACHABLE_HINT,
     LmsCli,
@@ -43,14 +43,14 @@ from backends.lms_cli import (
     is_loopback,
     load_refused,
 )
-from backends.openai_compat import (
+from backends.servers.openai_compat import (
     chat_body,
     classify_openai,
     models_from_openai,
     stream_chat,
 )
-from backends.openai_stream import NOT_JSON_HINT, error_from_payload
-from backends.wire import Malformed, aiter_sse, parse_json_object
+from backends.wire.openai_stream import NOT_JSON_HINT, error_from_payload
+from backends.wire.framing import Malformed, aiter_sse, parse_json_object
 
 Api = Literal["v1", "openai"]
 

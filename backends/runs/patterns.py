@@ -25,8 +25,8 @@ from typing import Any
 import tomli_w
 
 from backends.base import BACKEND_KINDS, REASONING_EFFORTS, GpuLayers
-from backends.registry import default_url
-from backends.tinymodel import BUILTIN_PREFIX, SHAPES
+from backends.servers.registry import default_url
+from backends.servers.tinymodel import BUILTIN_PREFIX, SHAPES
 
 DEFAULT_PROMPT = "Explain in three sentences why the sky is blue."
 DEFAULT_MAX_TOKENS = 2048
@@ -63,6 +63,8 @@ class Pattern:
     timeout_s: float = 600.0
     first_token_timeout_s: float | None = None
     repeat: int = 1
+    n_cpu_moe: int | str | None = None  # first N blocks keep their expert weights in host memory; "all"
+    host: str | None = None  # a [hosts.NAME] of the file whose hardware runs this pattern; None: this machine
     source: str = ""  # "file:line" where the pattern was defined
     _order: int = field(default=0, compare=False, repr=False)
 
@@ -101,9 +103,22 @@ KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "timeout_s": _NUM,
     "first_token_timeout_s": _NUM,
     "repeat": _INT,
+    "n_cpu_moe": ((int, str), 'an integer or "all"'),
+    "host": _STR,
 }
 PATTERN_ONLY = {"name"}
-TOP_LEVEL = {"defaults", "patterns"}
+TOP_LEVEL = {"defaults", "patterns", "hosts"}
+HOST_KEYS = {"telemetry", "description"}
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """A `[hosts.NAME]` table: a machine that runs patterns, and where its hardware figures come from."""
+
+    name: str
+    telemetry: str  # local | agent+http://… | node-exporter+http://… | macmon+http://… | exo+http://… | ssh://…
+    description: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,9 +146,7 @@ class PatternFile:
     path: str
     patterns: list[Pattern]
     defaults: dict[str, Any] = field(default_factory=dict)
-
-    def names(self) -> list[str]:
-        return [p.name for p in self.patterns]
+    hosts: dict[str, HostSpec] = field(default_factory=dict)
 
     def select(self, names: list[str]) -> list[Pattern]:
         """Patterns by name, in the order given; unknown names are a PatternError."""
@@ -233,6 +246,7 @@ def parse_patterns(
         defaults = {}
     _check_keys(defaults, "defaults", None, "[defaults]", problem, allow_name=False)
 
+    hosts = _parse_hosts(data.get("hosts", {}), source, loc, problem)
     raw_patterns = data.get("patterns", [])
     if not isinstance(raw_patterns, list) or not all(isinstance(x, dict) for x in raw_patterns):
         problem("patterns", None, None, "patterns must be written as [[patterns]] tables")
@@ -260,11 +274,46 @@ def parse_patterns(
             seen.setdefault(name, i)
         _check_keys(entry, "patterns", i, label, problem, allow_name=True)
         pat = _build(defaults, entry, name, i, label, loc, base, problem)
+        if pat is not None and pat.host is not None and pat.host not in hosts:
+            where = "patterns" if "host" in entry else "defaults"
+            known = f"; the file has {', '.join(hosts)}" if hosts else ""
+            problem(where, i if where == "patterns" else None, "host",
+                    f"host {pat.host!r} in {label} is not a [hosts.NAME] table of this file{known}"
+                    f"{_suggest(pat.host, hosts)}")  # fmt: skip
         if pat is not None:
             patterns.append(pat)
     if problems:
         raise PatternError(problems)
-    return PatternFile(source, patterns, dict(defaults))
+    return PatternFile(source, patterns, dict(defaults), hosts)
+
+
+def _parse_hosts(raw: Any, source: str, loc: _Locator, problem: Any) -> dict[str, HostSpec]:
+    """`[hosts.NAME]` tables, each with `telemetry = "<source>"` (see README "Remote hosts")."""
+    if not isinstance(raw, dict):
+        problem("hosts", None, None, "hosts must be written as [hosts.NAME] tables")
+        return {}
+    hosts: dict[str, HostSpec] = {}
+    for name, table in raw.items():
+        tname = f"hosts.{name}"
+        if not isinstance(table, dict):
+            problem(tname, None, None, f'[hosts.{name}] must be a table with telemetry = "..."')
+            continue
+        for key, value in table.items():
+            if key not in HOST_KEYS:
+                problem(tname, None, key, f"unknown key {key!r} in [hosts.{name}]{_suggest(key, HOST_KEYS)}; "
+                        "a host has telemetry and description")  # fmt: skip
+            elif not isinstance(value, str):
+                problem(tname, None, key, f"{key} in [hosts.{name}] must be a string, not {_typename(value)}")
+        telemetry = table.get("telemetry")
+        if not isinstance(telemetry, str) or not telemetry.strip():
+            problem(tname, None, "telemetry", f'[hosts.{name}] has no telemetry: add telemetry = "local", '
+                    '"agent+http://HOST:9464", "ssh://USER@HOST", ...')  # fmt: skip
+            continue
+        line = loc.line(tname, None, None)
+        desc = table.get("description")
+        hosts[name] = HostSpec(name, telemetry.strip(), desc if isinstance(desc, str) else "",
+                               f"{source}:{line}" if line else source)  # fmt: skip
+    return hosts
 
 
 def _check_keys(
@@ -358,6 +407,9 @@ def _build(
         bad("gpu_layers", f'gpu_layers in {label} cannot be negative ({layers}); use 0 or "off" for CPU only')
     if isinstance(layers, str) and layers not in ("max", "off"):
         bad("gpu_layers", f'gpu_layers {layers!r} in {label} must be an integer, "max" or "off"')
+    cpu_moe = typed("n_cpu_moe", (int, str))
+    if (isinstance(cpu_moe, int) and cpu_moe < 0) or (isinstance(cpu_moe, str) and cpu_moe != "all"):
+        bad("n_cpu_moe", f'n_cpu_moe {cpu_moe!r} in {label} must be 0 or more, or "all" (every expert on the CPU)')
     for key in ("timeout_s", "first_token_timeout_s", "temperature"):
         v = typed(key, (int, float))
         if v is not None and (v < 0 or (key != "temperature" and v == 0)):
@@ -388,6 +440,8 @@ def _build(
         timeout_s=float(typed("timeout_s", (int, float)) or 600.0),
         first_token_timeout_s=float(first_token) if first_token else None,
         repeat=typed("repeat", (int,)) or 1,
+        n_cpu_moe=cpu_moe,
+        host=typed("host", (str,)),
         source=f"{loc.source}:{line}" if line else loc.source,
         _order=idx,
     )

@@ -28,10 +28,10 @@ from backends.base import (
     StreamEvent,
     redact,
 )
-from backends.patterns import Pattern
-from backends.record import RunRecord
-from backends.registry import make_backend
-from backends.stats import Clock, Meter
+from backends.runs.patterns import Pattern
+from backends.runs.record import RunRecord
+from backends.servers.registry import make_backend
+from backends.runs.stats import Clock, Meter
 
 
 class PeakSource(Protocol):
@@ -92,7 +92,7 @@ def now_iso() -> str:
 async def resolve_model_path(value: str | None) -> str | None:
     if not value:
         return None
-    from backends.tinymodel import resolve_model_path as resolve
+    from backends.servers.tinymodel import resolve_model_path as resolve
 
     # Writing a built-in model takes up to a few seconds: keep the event loop free.
     return await asyncio.to_thread(resolve, value)

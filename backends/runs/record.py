@@ -75,6 +75,24 @@ class RunRecord:
     loaded_vram_bytes: int | None = None
     loaded_detail: str | None = None  # e.g. "48%/52% CPU/GPU"
     warnings: list[str] = field(default_factory=list)
+    error_hint: str | None = None  # what to do about `error`, kept apart so nothing parses it back out
+    n_cpu_moe: int | str | None = None  # blocks whose expert weights stay in host memory ("all" = every block)
+    # The fit prediction made before loading, beside what the server says it loaded.
+    predicted_gpu_bytes: int | None = None
+    predicted_host_bytes: int | None = None
+    fit_verdict: str | None = None  # fits | spills | swap | unknown
+    fit_source: str | None = None  # gguf | card | server | llama-fit-params | lms | ollama-show
+    loaded_gpu_bytes: int | None = None
+    loaded_host_bytes: int | None = None
+    # Where the run's hardware figures come from: the pattern's host and its telemetry source.
+    host: str | None = None
+    telemetry_source: str | None = None
+    # What produced the run, so runs from different days compare like with like.
+    server_version: str | None = None
+    model_digest: str | None = None
+    model_quant: str | None = None
+    model_size_bytes: int | None = None
+    tune_id: str | None = None  # set on the runs of one `gptoss-top tune`
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from backends.paths import data_dir
-from backends.patterns import settings_text
-from backends.record import CONTRACT_FIELDS, FORMATS, RunRecord
+from backends.runs.patterns import settings_text
+from backends.runs.record import CONTRACT_FIELDS, FORMATS, RunRecord
 
 __all__ = ["FORMATS", "ResultsStore", "export", "load_records", "render", "summarize"]
 
@@ -207,7 +207,7 @@ def render(records: Iterable[RunRecord], fmt: str) -> str:
 
 def export(records: Iterable[RunRecord], fmt: str, directory: str | os.PathLike[str] | None = None) -> Path:
     """Write an export file next to the store (or into `directory`); returns its path."""
-    from backends.session import now_iso
+    from backends.runs.session import now_iso
 
     ext = {"markdown": "md", "csv": "csv", "json": "json", "table": "txt"}[fmt]
     d = Path(directory) if directory is not None else data_dir() / "exports"

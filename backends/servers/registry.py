@@ -9,10 +9,10 @@ from typing import Any
 from backends.base import BACKEND_KINDS, Backend, BackendKind, Endpoint
 
 _CLASSES: dict[BackendKind, tuple[str, str]] = {
-    "llamacpp": ("backends.llamacpp", "LlamaCppBackend"),
-    "ollama": ("backends.ollama", "OllamaBackend"),
-    "lmstudio": ("backends.lmstudio", "LMStudioBackend"),
-    "openai": ("backends.openai_compat", "OpenAICompatBackend"),
+    "llamacpp": ("backends.servers.llamacpp", "LlamaCppBackend"),
+    "ollama": ("backends.servers.ollama", "OllamaBackend"),
+    "lmstudio": ("backends.servers.lmstudio", "LMStudioBackend"),
+    "openai": ("backends.servers.openai_compat", "OpenAICompatBackend"),
 }
 
 # Where each server listens when nobody changed it. llama.cpp moved 8080 → 9931 in late builds.

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from backends.patterns import Pattern
-from backends.record import RunRecord
-from backends.results import ResultsStore
-from backends.session import BackendPool, RunContext, run_pattern
+from backends.runs.patterns import Pattern
+from backends.runs.record import RunRecord
+from backends.runs.results import ResultsStore
+from backends.runs.session import BackendPool, RunContext, run_pattern
 
 
 @dataclass(frozen=True)

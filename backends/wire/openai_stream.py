@@ -23,7 +23,7 @@ from backends.base import (
     StreamBroken,
     StreamEvent,
 )
-from backends.wire import Malformed, SSEDecoder, SSEEvent, parse_json_object
+from backends.wire.framing import Malformed, SSEDecoder, SSEEvent, parse_json_object
 
 MID_STREAM_HINT = "see the server's log: the model may have run out of memory or context"
 NOT_JSON_HINT = "is the URL the inference server itself, not a proxy or another service in front of it?"

@@ -1,0 +1,1 @@
+"""Pattern files, one run, sweep, meter, run record, results store."""

@@ -1,0 +1,1 @@
+"""HTTP client, SSE/NDJSON framing and OpenAI-style stream decoding. Knows no server."""

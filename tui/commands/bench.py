@@ -1,0 +1,89 @@
+"""`gptoss-top bench`: run patterns headless; results on stdout, progress on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from backends.runs.record import FORMATS
+from tui.commands.common import EXIT_OK, EXIT_RUN_FAILED, add_adhoc, make_sampler, patterns_for, positive_int
+
+if TYPE_CHECKING:
+    from backends.runs.patterns import Pattern
+
+
+def register(sub: Any) -> None:
+    b = sub.add_parser("bench", help="run patterns headless; results on stdout, progress on stderr")
+    b.add_argument("file", nargs="?", help="pattern file")
+    b.add_argument("--pattern", "-p", action="append", default=[], metavar="NAME", help="only these (repeatable)")
+    b.add_argument("--repeat", type=positive_int, help="runs per pattern (default: the file's, else 1)")
+    b.add_argument("--format", "-f", choices=FORMATS, default="table")
+    b.add_argument("--out", "-o", metavar="PATH", help="also write the results here")
+    b.add_argument("--no-save", action="store_true", help="do not append to the results store")
+    b.add_argument("--interval", type=float, default=1.0, help="hardware sampling interval, seconds")
+    add_adhoc(b)
+
+def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
+    import asyncio
+
+    from backends.runs.results import ResultsStore, render
+    from backends.runs.session import BackendPool, RunContext
+    from backends.runs.sweep import Progress, run_sweep
+
+    store = None if args.no_save else ResultsStore()
+
+    def progress(p: Progress) -> None:
+        head = f"[{p.index}/{p.total}] {p.pattern.name} ({p.pattern.settings()})"
+        if p.pattern.repeat > 1 or (args.repeat or 1) > 1:
+            head += f" run {p.repeat}"
+        if p.record is None:
+            print(f"{head} …", file=sys.stderr, flush=True)
+            return
+        r = p.record
+        if r.ok:
+            tps = f"{r.decode_tps:.2f} tok/s ({r.stats_source})" if r.decode_tps is not None else "no tok/s"
+            ttft = f", TTFT {r.ttft_s:.2f} s" if r.ttft_s is not None else ""
+            print(f"{head}: {tps}{ttft}", file=sys.stderr, flush=True)
+        else:
+            print(f"{head}: FAILED — {r.error}", file=sys.stderr, flush=True)
+        for w in r.warnings:
+            print(f"  warning: {w}", file=sys.stderr, flush=True)
+        if p.save_error:
+            print(f"  warning: {p.save_error}", file=sys.stderr, flush=True)
+
+    async def go() -> list[Any]:
+        sampler = make_sampler(args.interval)
+        pool = BackendPool()
+        if sampler is not None:
+            await sampler.start()
+        try:
+            return await run_sweep(patterns, pool=pool, store=store, repeat=args.repeat,
+                                   ctx=RunContext(sampler=sampler), on_progress=progress)  # fmt: skip
+        finally:
+            await pool.aclose()
+            if sampler is not None:
+                await sampler.stop()
+
+    records = asyncio.run(go())
+    out = render(records, args.format)
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    if args.out:
+        try:
+            Path(args.out).write_text(out, encoding="utf-8")
+        except OSError as e:
+            print(f"gptoss-top: could not write {args.out}: {e.strerror or e}", file=sys.stderr)
+            return EXIT_RUN_FAILED
+    if store is not None and store.unsaved:
+        print(f"gptoss-top: {len(store.unsaved)} of {len(records)} results were NOT saved: {store.last_error}",
+              file=sys.stderr)  # fmt: skip
+    elif store is not None:
+        print(f"results appended to {store.path}", file=sys.stderr)
+    return EXIT_OK if all(r.ok for r in records) else EXIT_RUN_FAILED
+
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_patterns(args, patterns_for(args.file, args, args.pattern))
