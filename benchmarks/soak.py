@@ -31,8 +31,8 @@ from pathlib import Path
 
 import psutil
 
-from backends.runs.patterns import Pattern
 from backends.probes import Sampler
+from backends.runs.patterns import Pattern
 from backends.runs.results import ResultsStore, load_records
 from backends.runs.session import BackendPool, RunContext
 from backends.runs.sweep import run_sweep

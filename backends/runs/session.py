@@ -30,8 +30,8 @@ from backends.base import (
 )
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
-from backends.servers.registry import make_backend
 from backends.runs.stats import Clock, Meter
+from backends.servers.registry import make_backend
 
 
 class PeakSource(Protocol):

@@ -28,8 +28,8 @@ from backends.base import (
     Prepared,
     StreamEvent,
 )
-from backends.wire.http import Http, status_hint
 from backends.servers.llamaserver import ManagedServer, ServerConfig, find_server_binary, gguf_block_count, ngl_for
+from backends.wire.http import Http, status_hint
 from backends.wire.openai_stream import error_from_payload, events_from_sse_bytes
 
 HINT = "is llama-server running at that address? (start it, or give a model_path to let gptoss-top run it)"

@@ -33,7 +33,6 @@ from backends.base import (
     StreamEvent,
     redact,
 )
-from backends.wire.http import Http
 from backends.servers.lms_cli import (
     NOT_FOUND_HINT,
     UNREACHABLE_HINT,
@@ -49,8 +48,9 @@ from backends.servers.openai_compat import (
     models_from_openai,
     stream_chat,
 )
-from backends.wire.openai_stream import NOT_JSON_HINT, error_from_payload
 from backends.wire.framing import Malformed, aiter_sse, parse_json_object
+from backends.wire.http import Http
+from backends.wire.openai_stream import NOT_JSON_HINT, error_from_payload
 
 Api = Literal["v1", "openai"]
 

@@ -39,9 +39,9 @@ from backends.base import (
     StreamBroken,
     StreamEvent,
 )
+from backends.wire.framing import Malformed, aiter_ndjson
 from backends.wire.http import Http, status_hint
 from backends.wire.openai_stream import InlineReasoningSplitter
-from backends.wire.framing import Malformed, aiter_ndjson
 
 UNREACHABLE_HINT = "is `ollama serve` running? is OLLAMA_HOST right?"
 # Used for "max" when the block count is unknown: any value ≥ block_count+1 means full offload.

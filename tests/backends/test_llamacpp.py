@@ -24,12 +24,12 @@ from backends.base import (
     ServerUnreachable,
     StreamEvent,
 )
-from backends.servers.llamacpp import LlamaCppBackend, parse_metrics
-from backends.servers.llamaserver import gguf_block_count, ngl_for
 from backends.runs.patterns import Pattern
 from backends.runs.results import ResultsStore
 from backends.runs.session import BackendPool, RunContext
 from backends.runs.sweep import run_sweep
+from backends.servers.llamacpp import LlamaCppBackend, parse_metrics
+from backends.servers.llamaserver import gguf_block_count, ngl_for
 from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.integration

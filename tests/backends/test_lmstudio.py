@@ -29,9 +29,9 @@ from backends.base import (
     StreamBroken,
     StreamEvent,
 )
-from backends.wire.http import Http
-from backends.servers.lmstudio import LMStudioBackend, classify, gpu_ratio, is_loopback
 from backends.runs.stats import Meter
+from backends.servers.lmstudio import LMStudioBackend, classify, gpu_ratio, is_loopback
+from backends.wire.http import Http
 from tests.fakes.lmstudio import FakeLMStudio, Model, install_fake_lms
 
 M20 = "openai/gpt-oss-20b"

@@ -35,9 +35,9 @@ from backends.base import (
     StreamBroken,
     StreamEvent,
 )
+from backends.runs.stats import Meter
 from backends.servers.ollama import OllamaBackend, classify, events_from_ndjson, num_gpu_for, processor_detail
 from backends.servers.registry import make_backend
-from backends.runs.stats import Meter
 from tests.fakes.ollama import GEMMA3_1B, GPT_OSS_20B, MID_STREAM_ERROR, FakeOllama, Faults
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ollama"

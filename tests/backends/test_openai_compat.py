@@ -23,9 +23,9 @@ from backends.base import (
     StreamBroken,
     StreamEvent,
 )
+from backends.runs.stats import Meter
 from backends.servers.openai_compat import OpenAICompatBackend, chat_body
 from backends.servers.registry import make_backend as registry_make
-from backends.runs.stats import Meter
 from tests.conftest import RunningServer
 from tests.fakes.lmstudio import FakeLMStudio
 

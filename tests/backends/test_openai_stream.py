@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from backends.base import ContentDelta, Finished, ReasoningDelta, ServerStats, StreamBroken, StreamEvent
-from backends.wire.openai_stream import InlineReasoningSplitter, events_from_sse
 from backends.runs.stats import merge_stats
 from backends.wire.framing import aiter_sse
+from backends.wire.openai_stream import InlineReasoningSplitter, events_from_sse
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "llamacpp"
 

@@ -27,16 +27,16 @@ from typing import Any
 
 import pytest
 
-from backends.servers.llamaserver import free_port
-from backends.runs.patterns import Pattern
 from backends.probes import Sampler
 from backends.probes.amd import AmdProbe
 from backends.probes.apple import AppleProbe, run_command
 from backends.probes.nvidia import NO_DRIVER, NO_LIBRARY, NvidiaProbe
+from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
 from backends.runs.results import ResultsStore, load_records
 from backends.runs.session import BackendPool, RunContext, run_pattern
 from backends.runs.sweep import run_sweep
+from backends.servers.llamaserver import free_port
 from tests.conftest import REPO, RunningServer, start_server, stop_server
 from tests.fakes.lmstudio import FakeLMStudio
 from tests.fakes.ollama import GPT_OSS_20B, FakeOllama

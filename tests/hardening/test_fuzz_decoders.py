@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from backends.base import BackendError, StreamEvent
 from backends.servers.ollama import events_from_ndjson
-from backends.wire.openai_stream import OpenAIStreamDecoder, events_from_sse_bytes
 from backends.wire.framing import NDJSONDecoder, SSEDecoder
+from backends.wire.openai_stream import OpenAIStreamDecoder, events_from_sse_bytes
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -25,6 +25,7 @@ def register(sub: Any) -> None:
     b.add_argument("--interval", type=float, default=1.0, help="hardware sampling interval, seconds")
     add_adhoc(b)
 
+
 def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
     import asyncio
 
@@ -82,7 +83,6 @@ def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
     elif store is not None:
         print(f"results appended to {store.path}", file=sys.stderr)
     return EXIT_OK if all(r.ok for r in records) else EXIT_RUN_FAILED
-
 
 
 def run(args: argparse.Namespace) -> int:

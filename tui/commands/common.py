@@ -120,5 +120,3 @@ def open_tui(config: str | None, args: argparse.Namespace, patterns: list[Patter
     except ImportError as e:  # the TUI lands in its own piece of work
         raise UsageError(f"the TUI is not available in this installation ({e}); use `gptoss-top bench`") from None
     return int(run_app(config=config, patterns=patterns, interval=args.interval, repeat=args.repeat) or 0)
-
-

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backends.runs.record import FORMATS
 from tui.commands.bench import run_patterns
@@ -19,6 +17,7 @@ def register(sub: Any) -> None:
     d.add_argument("--format", "-f", choices=FORMATS, default="table")
     d.add_argument("--interval", type=float, default=1.0)
 
+
 def run(args: argparse.Namespace) -> int:
     from backends.runs.patterns import load_patterns
 
@@ -28,5 +27,3 @@ def run(args: argparse.Namespace) -> int:
         ns = argparse.Namespace(no_save=False, repeat=args.repeat, format=args.format, out=None, interval=args.interval)
         return run_patterns(ns, patterns)
     return open_tui(str(path), args, patterns)
-
-

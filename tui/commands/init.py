@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tui.commands.common import EXIT_OK, UsageError
 
@@ -14,6 +13,7 @@ def register(sub: Any) -> None:
     i = sub.add_parser("init", help="write an annotated pattern file")
     i.add_argument("path", nargs="?", default="gptoss-top.toml")
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
+
 
 INIT_TEMPLATE = """\
 # gptoss-top pattern file. Each [[patterns]] table is one test pattern; [defaults] apply to all.
@@ -53,5 +53,3 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
     print(f"wrote {path} — edit it, then: gptoss-top bench {path}")
     return EXIT_OK
-
-

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tui.commands.common import EXIT_OK
 
@@ -13,6 +11,7 @@ from tui.commands.common import EXIT_OK
 def register(sub: Any) -> None:
     pr = sub.add_parser("probe", help="GPUs, memory and pressure, and which backends answer")
     pr.add_argument("--json", action="store_true")
+
 
 def run(args: argparse.Namespace) -> int:
     import json
@@ -25,5 +24,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_text(data))
     return EXIT_OK
-
-

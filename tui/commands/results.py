@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backends.runs.record import FORMATS
 from tui.commands.common import EXIT_OK, positive_int
@@ -17,6 +17,7 @@ def register(sub: Any) -> None:
     r.add_argument("--out", "-o", metavar="PATH")
     r.add_argument("--pattern", "-p", action="append", default=[], metavar="NAME")
     r.add_argument("--last", type=positive_int, metavar="N", help="only the last N runs")
+
 
 def run(args: argparse.Namespace) -> int:
     from backends.runs.results import ResultsStore, load_records, render
@@ -35,5 +36,3 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(out, encoding="utf-8")
     return EXIT_OK
-
-

@@ -25,10 +25,10 @@ from textual.worker import Worker, WorkerState
 from backends.base import Health, LoadedModel
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
-from backends.servers.registry import backend_class
 from backends.runs.results import export
 from backends.runs.session import RunContext, run_pattern
 from backends.runs.sweep import Progress, run_sweep
+from backends.servers.registry import backend_class
 from tui.live import LiveRun
 from tui.messages import HealthChecked, RunStatus
 from tui.services import Services
