@@ -23,24 +23,10 @@ from backends.probes.model import (
 )
 from backends.probes.sampler import Sampler, compute_peaks, detect_probes, merge, to_dict
 
-_FAKES = ("FakeClock", "FakeProbe", "fake_snapshots")
-
-
-def __getattr__(name: str) -> object:
-    # The fakes serve tests and snapshots; a real start-up should not pay for importing them.
-    if name in _FAKES:
-        from backends.probes import fake
-
-        return getattr(fake, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "PRESSURE_LEVELS",
     "AppleSample",
     "BackendAware",
-    "FakeClock",
-    "FakeProbe",
     "GpuProcess",
     "GpuSample",
     "HostSample",
@@ -52,7 +38,6 @@ __all__ = [
     "Snapshot",
     "compute_peaks",
     "detect_probes",
-    "fake_snapshots",
     "merge",
     "to_dict",
     "worse_pressure",

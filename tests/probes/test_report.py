@@ -8,8 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from backends.probes import fake_snapshots, to_dict
+from backends.probes import to_dict
 from backends.probes.report import DEFAULT_BACKENDS, check_backend, collect, render_text
+from tests.probes.fake import fake_snapshots
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -10,8 +10,6 @@ import pytest
 
 from backends.probes import (
     AppleSample,
-    FakeClock,
-    FakeProbe,
     GpuSample,
     HostSample,
     Peaks,
@@ -19,10 +17,10 @@ from backends.probes import (
     Sampler,
     Snapshot,
     detect_probes,
-    fake_snapshots,
     to_dict,
 )
 from backends.probes.host import HostProbe
+from tests.probes.fake import FakeClock, FakeProbe, fake_snapshots
 
 GIB = 1 << 30
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from backends.probes import Peaks, Snapshot, compute_peaks
 from backends.runs.patterns import Pattern, parse_patterns
-from backends.probes import FakeClock, Peaks, Snapshot, compute_peaks, fake_snapshots
 from backends.runs.results import ResultsStore
 from tests.fakes.backend import FakeBackend
+from tests.probes.fake import FakeClock, fake_snapshots
 from tui.app import GptossTop, make_app
 
 PATTERNS_TOML = {

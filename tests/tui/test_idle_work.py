@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from backends.probes import fake_snapshots
+from tests.probes.fake import fake_snapshots
 from tests.tui.conftest import StaticSampler
 from tui.app import GptossTop
 from tui.widgets.hardware import HardwarePanel

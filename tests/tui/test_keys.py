@@ -277,7 +277,7 @@ async def test_command_palette_runs_a_pattern(build: Callable[..., GptossTop]) -
 
 
 async def test_no_gpu_and_no_sampler(build: Callable[..., GptossTop]) -> None:
-    from backends.probes import fake_snapshots
+    from tests.probes.fake import fake_snapshots
 
     app = build(sampler=StaticSampler(fake_snapshots(3, vendor=None)))
     async with app.run_test(size=(120, 40)):

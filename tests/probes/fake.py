@@ -1,4 +1,4 @@
-"""Deterministic stand-ins for the TUI's tests and snapshot images: same figures on every machine.
+"""Deterministic probe stand-ins for the tests and snapshot images: same figures on every machine.
 
 `FakeProbe` plays a scripted load: memory climbs while a "model" loads, utilisation follows a fixed
 pattern, pressure rises to "warn" near the top. Tick n always gives the same reading.
