@@ -1,1 +1,4 @@
-"""The terminal UI and the `gptoss-top` command line."""
+"""gptoss-top's terminal UI and its command line."""
+
+# The launcher (gptoss_top.py) reads this line to tell this package from another distribution's `tui`.
+DISTRIBUTION = "gptoss-top"
