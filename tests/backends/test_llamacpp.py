@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -155,6 +156,7 @@ async def test_managed_mode_relaunches_for_a_new_context(tiny_model: Path, serve
     try:
         p1 = await backend.prepare(LoadSpec("tiny", context_length=2048, model_path=str(tiny_model)))
         pid1 = backend.pid
+        assert pid1 is not None
         async with httpx.AsyncClient() as c:
             props1 = (await c.get(f"{backend.url}/props")).json()
         assert props1["default_generation_settings"]["n_ctx"] == 2048
@@ -217,7 +219,7 @@ async def test_server_killed_mid_stream_fails_that_run_and_keeps_the_others(
     own_llama_server: RunningServer, tmp_path: Path
 ) -> None:
     store = ResultsStore(tmp_path / "results.jsonl")
-    base = dict(backend="llamacpp", url=own_llama_server.url, model="tiny", prompt="go", seed=1)
+    base: dict[str, Any] = dict(backend="llamacpp", url=own_llama_server.url, model="tiny", prompt="go", seed=1)
     patterns = [Pattern(name="first", max_tokens=16, **base), Pattern(name="killed", max_tokens=200_000, **base)]
     killed = False
 

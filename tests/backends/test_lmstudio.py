@@ -30,13 +30,16 @@ from backends.base import (
     StreamEvent,
 )
 from backends.runs.stats import Meter
-from backends.servers.lmstudio import LMStudioBackend, classify, gpu_ratio, is_loopback
+from backends.servers.lms_cli import gpu_ratio, is_loopback
+from backends.servers.lmstudio import LMStudioBackend, classify
 from backends.wire.http import Http
 from tests.fakes.lmstudio import FakeLMStudio, Model, install_fake_lms
 
 M20 = "openai/gpt-oss-20b"
 M120 = "openai/gpt-oss-120b"
 SECRET = "sk-lm-Abc12345:Zyx987654321secret"
+MakeFake = Callable[..., FakeLMStudio]
+MakeBackend = Callable[..., LMStudioBackend]
 
 
 @pytest.fixture
@@ -101,8 +104,8 @@ async def collect(backend: Backend, request: ChatRequest, into: list[StreamEvent
     return out
 
 
-def text_of(events: list[StreamEvent], kind: type) -> str:
-    return "".join(e.text for e in events if isinstance(e, kind))  # type: ignore[attr-defined]
+def text_of(events: list[StreamEvent], kind: type[ReasoningDelta | ContentDelta]) -> str:
+    return "".join(e.text for e in events if isinstance(e, kind))
 
 
 def ask(model: str = M20, **kw: Any) -> ChatRequest:
@@ -161,7 +164,9 @@ def test_classify_recognises_the_guardrail_refusal() -> None:
 
 
 @pytest.mark.parametrize("profile", ["0.4", "0.3"])
-async def test_health_uses_the_greeting_never_root(make_fake, make_backend, profile: str) -> None:
+async def test_health_uses_the_greeting_never_root(
+    make_fake: MakeFake, make_backend: MakeBackend, profile: str
+) -> None:
     fake = make_fake(profile)
     h = await make_backend(fake.url, lms="").health()
     assert h.ok, h.detail
@@ -171,13 +176,15 @@ async def test_health_uses_the_greeting_never_root(make_fake, make_backend, prof
     assert "/" not in paths
 
 
-async def test_health_when_nothing_listens_names_lms_server_start(make_backend, unused_tcp_port: int) -> None:
+async def test_health_when_nothing_listens_names_lms_server_start(
+    make_backend: MakeBackend, unused_tcp_port: int
+) -> None:
     h = await make_backend(f"http://127.0.0.1:{unused_tcp_port}", lms="").health()
     assert not h.ok
     assert "lms server start" in h.detail
 
 
-async def test_list_models_v1(make_fake, make_backend) -> None:
+async def test_list_models_v1(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.4")
     fake.load(M20, 4096, None, "setup")
     models = {m.name: m for m in await make_backend(fake.url, lms="").list_models()}
@@ -189,7 +196,7 @@ async def test_list_models_v1(make_fake, make_backend) -> None:
     assert models[M120].loaded is False
 
 
-async def test_03_falls_back_to_v0_and_probes_v1_once(make_fake, make_backend) -> None:
+async def test_03_falls_back_to_v0_and_probes_v1_once(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.3")
     fake.load(M20, 8192, None, "setup")
     b = make_backend(fake.url, lms="")
@@ -201,21 +208,21 @@ async def test_03_falls_back_to_v0_and_probes_v1_once(make_fake, make_backend) -
     assert [r.path for r in fake.requests].count("/api/v1/models") == 1
 
 
-async def test_loaded_v1_reports_the_instance_context(make_fake, make_backend) -> None:
+async def test_loaded_v1_reports_the_instance_context(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.4")
     fake.load(M20, 16384, None, "setup")
     loaded = await make_backend(fake.url, lms="").loaded()
     assert [(m.name, m.context_length) for m in loaded] == [(M20, 16384)]
 
 
-async def test_loaded_never_raises(make_backend, unused_tcp_port: int) -> None:
+async def test_loaded_never_raises(make_backend: MakeBackend, unused_tcp_port: int) -> None:
     assert await make_backend(f"http://127.0.0.1:{unused_tcp_port}", lms="").loaded() == []
 
 
 # ------------------------------------------------------------------------------------------ streaming
 
 
-async def test_v1_stream_events_and_the_servers_own_figures(make_fake, make_backend) -> None:
+async def test_v1_stream_events_and_the_servers_own_figures(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.4", tokens_per_second=300)
     b = make_backend(fake.url, lms="")
     assert isinstance(b, Backend)
@@ -241,7 +248,7 @@ async def test_v1_stream_events_and_the_servers_own_figures(make_fake, make_back
                     "store": False, "max_output_tokens": 500, "temperature": 0.5, "seed": 7, "reasoning": "high"}  # fmt: skip
 
 
-async def test_v1_jit_load_reports_load_time(make_fake, make_backend) -> None:
+async def test_v1_jit_load_reports_load_time(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.4")
     events = await collect(make_backend(fake.url, lms=""), ask())
     loads = [e.load_s for e in events if isinstance(e, ServerStats) and e.load_s is not None]
@@ -249,7 +256,7 @@ async def test_v1_jit_load_reports_load_time(make_fake, make_backend) -> None:
     assert fake.loads[-1]["via"] == "jit"
 
 
-async def test_v1_max_tokens_truncates(make_fake, make_backend) -> None:
+async def test_v1_max_tokens_truncates(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.4")
     events = await collect(make_backend(fake.url, lms=""), ask(max_tokens=3))
     stats = [e for e in events if isinstance(e, ServerStats) and e.completion_tokens is not None]
@@ -258,7 +265,9 @@ async def test_v1_max_tokens_truncates(make_fake, make_backend) -> None:
 
 
 @pytest.mark.parametrize("profile", ["0.3", "0.3.22", "0.3-reasoning_content"])
-async def test_03_stream_splits_reasoning_and_uses_client_figures(make_fake, make_backend, profile: str) -> None:
+async def test_03_stream_splits_reasoning_and_uses_client_figures(
+    make_fake: MakeFake, make_backend: MakeBackend, profile: str
+) -> None:
     fake = make_fake(profile)
     b = make_backend(fake.url, lms="")
     events, meter = await metered(b, ask(max_tokens=500, reasoning_effort="high"))
@@ -276,13 +285,15 @@ async def test_03_stream_splits_reasoning_and_uses_client_figures(make_fake, mak
     assert "reasoning_effort" not in req.body  # ignored by LM Studio there; prepare() warns instead
 
 
-async def test_03_prepare_warns_that_reasoning_effort_is_ignored(make_fake, make_backend) -> None:
+async def test_03_prepare_warns_that_reasoning_effort_is_ignored(
+    make_fake: MakeFake, make_backend: MakeBackend
+) -> None:
     fake = make_fake("0.3")
     prepared = await make_backend(fake.url, lms="").prepare(LoadSpec(M20))
     assert any("reasoning_effort" in w for w in prepared.warnings)
 
 
-async def test_reasoning_effort_checked_against_allowed_options(make_fake, make_backend) -> None:
+async def test_reasoning_effort_checked_against_allowed_options(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     models = (Model(M20, 1, "20B", reasoning=("low",)), Model("qwen/plain", 1, "4B", reasoning=None))
     fake = make_fake("0.4", models=models)
     b = make_backend(fake.url, lms="")
@@ -293,7 +304,7 @@ async def test_reasoning_effort_checked_against_allowed_options(make_fake, make_
 
 
 @pytest.mark.parametrize("profile", ["0.4", "0.3"])
-async def test_connection_dropped_mid_stream(make_fake, make_backend, profile: str) -> None:
+async def test_connection_dropped_mid_stream(make_fake: MakeFake, make_backend: MakeBackend, profile: str) -> None:
     fake = make_fake(profile, faults={"die_mid_stream"})
     b = make_backend(fake.url, lms="")
     got: list[StreamEvent] = []
@@ -304,7 +315,7 @@ async def test_connection_dropped_mid_stream(make_fake, make_backend, profile: s
 
 
 @pytest.mark.parametrize("profile", ["0.4", "0.3"])
-async def test_error_event_mid_stream(make_fake, make_backend, profile: str) -> None:
+async def test_error_event_mid_stream(make_fake: MakeFake, make_backend: MakeBackend, profile: str) -> None:
     fake = make_fake(profile, faults={"error_event"})
     got: list[StreamEvent] = []
     with pytest.raises(StreamBroken, match="llama_decode"):
@@ -314,14 +325,14 @@ async def test_error_event_mid_stream(make_fake, make_backend, profile: str) -> 
 
 
 @pytest.mark.parametrize("profile", ["0.4", "0.3"])
-async def test_unknown_model_in_chat(make_fake, make_backend, profile: str) -> None:
+async def test_unknown_model_in_chat(make_fake: MakeFake, make_backend: MakeBackend, profile: str) -> None:
     fake = make_fake(profile)
     with pytest.raises(ModelNotFound) as ei:
         await collect(make_backend(fake.url, lms=""), ask("openai/gpt-oss-7b"))
     assert "lms ls" in str(ei.value)
 
 
-async def test_server_not_running(make_backend, unused_tcp_port: int) -> None:
+async def test_server_not_running(make_backend: MakeBackend, unused_tcp_port: int) -> None:
     b = make_backend(f"http://127.0.0.1:{unused_tcp_port}", lms="")
     for call in (b.list_models, lambda: collect(b, ask()), lambda: b.prepare(LoadSpec(M20, 4096))):
         with pytest.raises(ServerUnreachable, match="lms server start"):
@@ -331,7 +342,9 @@ async def test_server_not_running(make_backend, unused_tcp_port: int) -> None:
 # ------------------------------------------------------------------------------------------ prepare
 
 
-async def test_prepare_with_lms_loads_23_of_24_layers(make_fake, make_backend, lms: LmsCalls) -> None:
+async def test_prepare_with_lms_loads_23_of_24_layers(
+    make_fake: MakeFake, make_backend: MakeBackend, lms: LmsCalls
+) -> None:
     fake = make_fake("0.4")
     b = make_backend(fake.url)  # finds the fake `lms` on PATH
     prepared = await b.prepare(LoadSpec(M20, context_length=8192, gpu_layers=23))
@@ -355,14 +368,18 @@ async def test_prepare_with_lms_loads_23_of_24_layers(make_fake, make_backend, l
 
 
 @pytest.mark.parametrize(("layers", "gpu"), [(24, "max"), ("max", "max"), ("off", "off"), (0, "off")])
-async def test_prepare_with_lms_full_and_no_offload(make_fake, make_backend, lms, layers: Any, gpu: str) -> None:
+async def test_prepare_with_lms_full_and_no_offload(
+    make_fake: MakeFake, make_backend: MakeBackend, lms: LmsCalls, layers: Any, gpu: str
+) -> None:
     fake = make_fake("0.4")
     await make_backend(fake.url).prepare(LoadSpec(M20, context_length=4096, gpu_layers=layers))
     [load] = lms.loads()
     assert load[load.index("--gpu") + 1] == gpu
 
 
-async def test_prepare_reloads_only_when_settings_differ(make_fake, make_backend, lms: LmsCalls) -> None:
+async def test_prepare_reloads_only_when_settings_differ(
+    make_fake: MakeFake, make_backend: MakeBackend, lms: LmsCalls
+) -> None:
     fake = make_fake("0.3")  # lms works the same against an 0.3 server
     b = make_backend(fake.url)
     await b.prepare(LoadSpec(M20, 4096, 23))
@@ -374,7 +391,9 @@ async def test_prepare_reloads_only_when_settings_differ(make_fake, make_backend
     assert [(v["context_length"], v["gpu"]) for v in fake.loaded.values()] == [(8192, "0.958333")]
 
 
-async def test_prepare_reloads_a_model_someone_else_loaded(make_fake, make_backend, lms: LmsCalls) -> None:
+async def test_prepare_reloads_a_model_someone_else_loaded(
+    make_fake: MakeFake, make_backend: MakeBackend, lms: LmsCalls
+) -> None:
     fake = make_fake("0.4")
     fake.load(M20, 4096, None, "gui")  # same context, but its offload is unknown
     await make_backend(fake.url).prepare(LoadSpec(M20, 4096, 23))
@@ -382,7 +401,7 @@ async def test_prepare_reloads_a_model_someone_else_loaded(make_fake, make_backe
     assert fake.loaded[M20]["gpu"] == "0.958333"
 
 
-async def test_guardrail_refusal_through_lms(make_fake, make_backend, lms: LmsCalls) -> None:
+async def test_guardrail_refusal_through_lms(make_fake: MakeFake, make_backend: MakeBackend, lms: LmsCalls) -> None:
     fake = make_fake("0.4", faults={"guardrail"})
     with pytest.raises(LoadRefused) as ei:
         await make_backend(fake.url).prepare(LoadSpec(M120, 131072, "max"))
@@ -393,13 +412,13 @@ async def test_guardrail_refusal_through_lms(make_fake, make_backend, lms: LmsCa
     assert not fake.loaded
 
 
-async def test_guardrail_refusal_over_rest(make_fake, make_backend) -> None:
+async def test_guardrail_refusal_over_rest(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.4", faults={"guardrail"})
     with pytest.raises(LoadRefused, match="Model loading guardrails"):
         await make_backend(fake.url, lms="").prepare(LoadSpec(M120, 131072))
 
 
-async def test_unknown_model_through_lms(make_fake, make_backend, lms: LmsCalls) -> None:
+async def test_unknown_model_through_lms(make_fake: MakeFake, make_backend: MakeBackend, lms: LmsCalls) -> None:
     fake = make_fake("0.4")
     with pytest.raises(ModelNotFound) as ei:
         await make_backend(fake.url).prepare(LoadSpec("openai/gpt-oss-7b", 4096, 10))
@@ -407,13 +426,13 @@ async def test_unknown_model_through_lms(make_fake, make_backend, lms: LmsCalls)
     assert "lms ls" in str(ei.value)
 
 
-async def test_unknown_model_over_rest(make_fake, make_backend) -> None:
+async def test_unknown_model_over_rest(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.4")
     with pytest.raises(ModelNotFound, match="lms get"):
         await make_backend(fake.url, lms="").prepare(LoadSpec("openai/gpt-oss-7b", 4096))
 
 
-async def test_rest_load_sets_context_and_warns_about_offload(make_fake, make_backend) -> None:
+async def test_rest_load_sets_context_and_warns_about_offload(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.4")
     prepared = await make_backend(fake.url, lms="").prepare(LoadSpec(M20, 8192, 23))
     assert fake.loads[-1] == {"model": M20, "context_length": 8192, "gpu": None, "via": "rest"}
@@ -422,7 +441,9 @@ async def test_rest_load_sets_context_and_warns_about_offload(make_fake, make_ba
     assert any("gpu_layers=23 NOT applied" in w for w in prepared.warnings)
 
 
-async def test_rest_load_replaces_an_instance_with_another_context(make_fake, make_backend) -> None:
+async def test_rest_load_replaces_an_instance_with_another_context(
+    make_fake: MakeFake, make_backend: MakeBackend
+) -> None:
     fake = make_fake("0.4")
     fake.load(M20, 4096, None, "gui")
     b = make_backend(fake.url, lms="")
@@ -433,7 +454,7 @@ async def test_rest_load_replaces_an_instance_with_another_context(make_fake, ma
     assert len(fake.loads) == n  # already as asked
 
 
-async def test_remote_url_never_runs_the_local_lms(make_fake, lms: LmsCalls) -> None:
+async def test_remote_url_never_runs_the_local_lms(make_fake: MakeFake, lms: LmsCalls) -> None:
     fake = make_fake("0.4")
     remote = Endpoint("http://mac-mini.example:1234", timeout_s=10)
     # The client really talks to the loopback fake; the backend only sees a remote URL.
@@ -449,13 +470,13 @@ async def test_remote_url_never_runs_the_local_lms(make_fake, lms: LmsCalls) -> 
     assert fake.loads[-1]["via"] == "rest"
 
 
-async def test_lms_missing_loads_over_rest_with_a_warning(make_fake, make_backend) -> None:
+async def test_lms_missing_loads_over_rest_with_a_warning(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.4")
     prepared = await make_backend(fake.url, lms="").prepare(LoadSpec(M20, 4096, 20))
     assert any("lms" in w and "PATH" in w for w in prepared.warnings)
 
 
-async def test_03_without_lms_cannot_apply_settings(make_fake, make_backend) -> None:
+async def test_03_without_lms_cannot_apply_settings(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.3")
     prepared = await make_backend(fake.url, lms="").prepare(LoadSpec(M20, 8192, 23))
     assert any("context_length=8192 NOT applied" in w for w in prepared.warnings)
@@ -465,7 +486,7 @@ async def test_03_without_lms_cannot_apply_settings(make_fake, make_backend) -> 
 # ------------------------------------------------------------------------------------------ auth
 
 
-async def test_api_key_is_sent_and_never_shown(make_fake, make_backend) -> None:
+async def test_api_key_is_sent_and_never_shown(make_fake: MakeFake, make_backend: MakeBackend) -> None:
     fake = make_fake("0.4", api_key=SECRET, faults={"echo_key"})
     b = make_backend(fake.url, lms="", api_key=SECRET)
     await collect(b, ask(max_tokens=2))
@@ -483,7 +504,9 @@ async def test_api_key_is_sent_and_never_shown(make_fake, make_backend) -> None:
     assert SECRET[::-1] not in h.detail
 
 
-async def test_api_key_from_lm_api_token(make_fake, make_backend, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_api_key_from_lm_api_token(
+    make_fake: MakeFake, make_backend: MakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake = make_fake("0.4", api_key=SECRET)
     monkeypatch.setenv("LM_API_TOKEN", SECRET)
     b = make_backend(fake.url, lms="")
@@ -503,7 +526,9 @@ def bench_json(url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[
     return rc, json.loads(capsys.readouterr().out)
 
 
-def test_cli_bench_on_04_reports_the_servers_figures(make_fake, lms: LmsCalls, capsys) -> None:
+def test_cli_bench_on_04_reports_the_servers_figures(
+    make_fake: MakeFake, lms: LmsCalls, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake = make_fake("0.4")
     rc, [rec] = bench_json(fake.url, capsys)
     assert rc == 0, rec["error"]
@@ -523,7 +548,9 @@ def test_cli_bench_on_04_reports_the_servers_figures(make_fake, lms: LmsCalls, c
     assert rec["loaded_context_length"] == 8192
 
 
-def test_cli_bench_on_03_measures_on_the_client(make_fake, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_bench_on_03_measures_on_the_client(
+    make_fake: MakeFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")  # no `lms`: loading cannot be applied, and says so
     fake = make_fake("0.3")
     rc, [rec] = bench_json(fake.url, capsys)

@@ -105,7 +105,9 @@ class Pieces(httpx.AsyncByteStream):
             yield piece
 
 
-def file_response(name: str, status: int = 200, ctype: str = "application/json") -> Callable[..., Any]:
+def file_response(
+    name: str, status: int = 200, ctype: str = "application/json"
+) -> Callable[[httpx.Request], httpx.Response]:
     headers = {"content-type": ctype}
     return lambda _req: httpx.Response(status, stream=Pieces((DATA / name).read_bytes()), headers=headers)
 

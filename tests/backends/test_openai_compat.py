@@ -31,6 +31,8 @@ from tests.fakes.lmstudio import FakeLMStudio
 
 M20 = "openai/gpt-oss-20b"
 KEY = "sk-exo-0123456789abcdef"
+MakeFake = Callable[..., FakeLMStudio]
+MakeBackend = Callable[..., OpenAICompatBackend]
 
 
 @pytest.fixture
@@ -92,7 +94,7 @@ async def test_registry_builds_it() -> None:
 # ------------------------------------------------------------------------------------------ the fake
 
 
-async def test_stream_reasoning_answer_and_client_figures(fake, backend) -> None:
+async def test_stream_reasoning_answer_and_client_figures(fake: MakeFake, backend: MakeBackend) -> None:
     f = fake()
     events: list[StreamEvent] = []
     fig = (await run(backend(f.url), ChatRequest.simple(M20, "why?", max_tokens=500), events)).figures()
@@ -105,7 +107,7 @@ async def test_stream_reasoning_answer_and_client_figures(fake, backend) -> None
     assert f.requests[-1].body["stream_options"] == {"include_usage": True}
 
 
-async def test_health_and_models(fake, backend) -> None:
+async def test_health_and_models(fake: MakeFake, backend: MakeBackend) -> None:
     f = fake()
     b = backend(f.url)
     h = await b.health()
@@ -114,7 +116,7 @@ async def test_health_and_models(fake, backend) -> None:
     assert await b.loaded() == []
 
 
-async def test_prepare_warns_about_what_it_cannot_set(fake, backend) -> None:
+async def test_prepare_warns_about_what_it_cannot_set(fake: MakeFake, backend: MakeBackend) -> None:
     b = backend(fake().url)
     p = await b.prepare(LoadSpec(M20, context_length=8192, gpu_layers=23))
     assert any("context_length=8192" in w for w in p.warnings)
@@ -123,25 +125,25 @@ async def test_prepare_warns_about_what_it_cannot_set(fake, backend) -> None:
     assert any("not in the server's list" in w for w in (await b.prepare(LoadSpec("other"))).warnings)
 
 
-async def test_unknown_model(fake, backend) -> None:
+async def test_unknown_model(fake: MakeFake, backend: MakeBackend) -> None:
     with pytest.raises(ModelNotFound):
         await run(backend(fake().url), ChatRequest.simple("nope", "hi"))
 
 
 @pytest.mark.parametrize("fault", ["die_mid_stream", "error_event"])
-async def test_broken_stream(fake, backend, fault: str) -> None:
+async def test_broken_stream(fake: MakeFake, backend: MakeBackend, fault: str) -> None:
     with pytest.raises(StreamBroken):
         await run(backend(fake(faults={fault}).url), ChatRequest.simple(M20, "hi"))
 
 
-async def test_unreachable(backend, unused_tcp_port: int) -> None:
+async def test_unreachable(backend: MakeBackend, unused_tcp_port: int) -> None:
     b = backend(f"http://127.0.0.1:{unused_tcp_port}")
     with pytest.raises(ServerUnreachable):
         await b.list_models()
     assert not (await b.health()).ok
 
 
-async def test_api_key_sent_and_never_shown(fake, backend) -> None:
+async def test_api_key_sent_and_never_shown(fake: MakeFake, backend: MakeBackend) -> None:
     f = fake(api_key=KEY, faults={"echo_key"})
     await run(backend(f.url, KEY), ChatRequest.simple(M20, "hi", max_tokens=2))
     assert f.requests[-1].headers["Authorization"] == f"Bearer {KEY}"
@@ -157,7 +159,7 @@ async def test_api_key_sent_and_never_shown(fake, backend) -> None:
 
 
 @pytest.mark.integration
-async def test_real_llama_server(llama_server: RunningServer, backend) -> None:
+async def test_real_llama_server(llama_server: RunningServer, backend: MakeBackend) -> None:
     b = backend(llama_server.url)
     assert (await b.health()).ok
     [model] = await b.list_models()

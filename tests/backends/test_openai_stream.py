@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -86,7 +86,7 @@ USAGE = {"completion_tokens": 4, "prompt_tokens": 15, "total_tokens": 19}
 DELTAS = [{"reasoning_content": "Thi"}, {"reasoning_content": "nk"}, {"content": "Hel"}, {"content": "lo"}]
 
 
-def _chunk(delta: dict[str, object] | None, finish: str | None = None, **extra: object) -> str:
+def _chunk(delta: Mapping[str, object] | None, finish: str | None = None, **extra: object) -> str:
     choices = [] if delta is None else [{"finish_reason": finish, "index": 0, "delta": delta}]
     return "data: " + json.dumps({"choices": choices, "object": "chat.completion.chunk", **extra}) + "\n\n"
 

@@ -415,9 +415,10 @@ class _Handler(BaseHTTPRequestHandler):
             )
             err = {"message": msg, "type": "invalid_request_error", "param": "model", "code": "model_not_found"}
             return self._json(404, {"error": err})
-        _, err = self._ensure_loaded(key, None)
-        if err is not None:
-            return self._json(400, {"error": {"message": err["error"]["message"], "type": "invalid_request_error"}})
+        _, load_err = self._ensure_loaded(key, None)
+        if load_err is not None:
+            message = load_err["error"]["message"]
+            return self._json(400, {"error": {"message": message, "type": "invalid_request_error"}})
         self._start_stream()
         created = int(time.time())
 

@@ -325,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as e:
             self._send(400, {"error": str(e)})
             return
-        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        options: dict[str, Any] = body["options"] if isinstance(body.get("options"), dict) else {}
         empty = not body.get("messages") if chat else not body.get("prompt")
         base = {"model": model.name, "created_at": _now()}
         if empty and keep_alive == 0:

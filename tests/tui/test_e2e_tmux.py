@@ -36,11 +36,11 @@ def _glyphs() -> dict[tuple[str, str, str], str]:
     # Textual's own 3x3 font (plain and bold), so the big rate is read back exactly as it was drawn.
     from textual.renderables.digits import DIGITS, DIGITS3X3, DIGITS3X3_BOLD
 
-    out = {}
+    out: dict[tuple[str, str, str], str] = {}
     for table in (DIGITS3X3, DIGITS3X3_BOLD):
         for ch in "0123456789":
             i = DIGITS.index(ch) * 3
-            out[tuple(table[i + k].ljust(3) for k in range(3))] = ch
+            out[(table[i].ljust(3), table[i + 1].ljust(3), table[i + 2].ljust(3))] = ch
     return out
 
 

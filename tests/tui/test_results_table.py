@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 from rich.cells import cell_len
@@ -28,7 +28,7 @@ SUMMARIES = [
 ]
 
 
-def table_width(heads: list[str], rows: list[list[object]]) -> int:
+def table_width(heads: list[str], rows: Sequence[Sequence[object]]) -> int:
     widths = [max([cell_len(h)] + [cell_len(str(r[i])) for r in rows]) for i, h in enumerate(heads)]
     return sum(w + 2 for w in widths)
 
