@@ -19,19 +19,19 @@ async def test_reasoning_takes_only_its_rows_and_a_blank_line_ends_it() -> None:
         inner = out.content_region.height  # 28 rows inside the border
         await pilot.pause()
         assert out.reasoning.size.height == 0  # no reasoning: the answer has the panel
-        assert out.answer.size.height == inner - 1  # all but the fold line
+        assert out.answer_box.size.height == inner - 1  # all but the fold line
 
         out.write("THINK " * 20, "")  # 120 characters: three rows at 58 columns
         await pilot.pause()
         assert out.reasoning.size.height == len(out.reasoning.lines) == 3
-        assert out.answer.region.y == out.reasoning.region.bottom + 1  # one blank row between them
+        assert out.answer_box.region.y == out.reasoning.region.bottom + 1  # one blank row between them
 
         out.write("".join(f"STEP {i}\n" for i in range(60)), "the answer")
         await pilot.pause()
         assert out.reasoning.size.height == int(inner * 0.45)  # long reasoning is capped and scrolls ...
         assert out.reasoning.is_vertical_scroll_end  # ... showing its latest lines
-        assert out.answer.size.height >= inner // 2
+        assert out.answer_box.size.height >= inner // 2
 
         out.reset("next")
         await pilot.pause()
-        assert out.reasoning.size.height == 0 and out.answer.size.height == inner - 1
+        assert out.reasoning.size.height == 0 and out.answer_box.size.height == inner - 1

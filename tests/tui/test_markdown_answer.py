@@ -1,0 +1,190 @@
+"""The answer renders as Markdown while it streams; the reasoning stays plain; the raw text is one key away.
+
+The stream is llama-server b7010's recorded gpt-oss-20b reply with a Markdown answer in it
+(tests/data/llamacpp/chat_gpt-oss-20b_b7010_markdown.source.txt says what was changed), decoded by the
+project's own SSE decoder and handed to the app token by token on a virtual clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Markdown
+from textual.widgets.markdown import MarkdownFence
+
+from backends.base import ChatRequest, ContentDelta, ReasoningDelta, StreamEvent
+from backends.wire.openai_stream import OpenAIStreamDecoder
+from tests.fakes.backend import FakeBackend
+from tests.probes.fake import FakeClock
+from tui.app import GptossTop
+from tui.widgets.output import OutputPanel
+
+RECORDING = Path(__file__).parent.parent / "data" / "llamacpp" / "chat_gpt-oss-20b_b7010_markdown.sse"
+Snap = Callable[..., bool]
+
+
+def recorded_events() -> list[StreamEvent]:
+    decoder = OpenAIStreamDecoder()
+    data = RECORDING.read_bytes()
+    events: list[StreamEvent] = []
+    for start in range(0, len(data), 512):  # network-sized reads, frames cut anywhere
+        events += decoder.feed(data[start : start + 512])
+    return events + decoder.close()
+
+
+def recorded_text() -> tuple[str, str]:
+    events = recorded_events()
+    reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    answer = "".join(e.text for e in events if isinstance(e, ContentDelta))
+    return reasoning, answer
+
+
+class ReplayBackend(FakeBackend):
+    """Streams the recorded events one by one, spending 1/tps of virtual (or real) time per token."""
+
+    def __init__(self, clock: Any | None, tps: float = 117.8) -> None:
+        super().__init__(clock=clock, tps=tps)
+        self.events = recorded_events()
+        self.reasoning, self.answer = recorded_text()
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        self.calls.append(("stream", request))
+        await self._wait(self.ttft_s)
+        for ev in self.events:
+            if isinstance(ev, ReasoningDelta | ContentDelta):
+                await self._wait(1 / self.tps)
+            yield ev
+
+
+def after_run(*then: str, raw: bool = False) -> Callable[[Pilot[Any]], Any]:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, GptossTop)
+        await pilot.press("enter")
+        assert app.main.run_worker_ is not None
+        await app.main.run_worker_.wait()
+        await app.workers.wait_for_complete()
+        out = app.main.query_one(OutputPanel)
+        await out.settle()
+        if raw:
+            out.toggle_raw()
+        for key in then:
+            await pilot.press(key)
+        await pilot.pause()
+
+    return run_before
+
+
+def test_recording_holds_a_table_a_list_and_code() -> None:
+    reasoning, answer = recorded_text()
+    assert reasoning.startswith("The user")  # the recorded reasoning, untouched
+    assert "| measure | effect | challenge |" in answer and "\n1. **Vaccination**" in answer
+    assert "```python\n" in answer
+
+
+async def test_answer_renders_as_markdown_and_reasoning_stays_plain(
+    build: Callable[..., GptossTop], clock: FakeClock
+) -> None:
+    backend = ReplayBackend(clock)
+    app = build(backend=backend)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await after_run()(pilot)
+        out = app.main.query_one(OutputPanel)
+        md = out.markdown
+        assert md.source == backend.answer  # every fragment arrived, in order
+        # Blocks by their type names (Textual exports only Markdown, MarkdownBlock and MarkdownFence).
+        assert len(md.query("MarkdownH2")) == 1
+        [ordered] = md.query("MarkdownOrderedList")
+        assert [str(b.symbol).strip() for b in ordered.query("MarkdownBullet")] == ["1.", "2.", "3."]  # type: ignore[attr-defined]
+        [table] = md.query("MarkdownTable")
+        assert (len(table._headers), len(table._rows)) == (3, 3)  # type: ignore[attr-defined]
+        [fence] = md.query(MarkdownFence)
+        assert fence.lexer == "python" and "effects = " in fence.code
+        # The reasoning is the plain text as streamed, in a dimmed view of its own.
+        assert out.reasoning.text == backend.reasoning
+        assert out.reasoning.styles.text_style.dim
+        assert not out.raw and out.answer_box.display and not out.answer.display
+
+
+async def test_raw_toggle_shows_the_text_as_it_came(build: Callable[..., GptossTop], clock: FakeClock) -> None:
+    backend = ReplayBackend(clock)
+    app = build(backend=backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await after_run()(pilot)
+        out = app.main.query_one(OutputPanel)
+        out.toggle_raw()
+        await pilot.pause()
+        assert out.raw and out.answer.display and not out.answer_box.display
+        assert out.answer.text == backend.answer
+        assert "| Vaccination | herd immunity | hesitancy |" in out.answer.lines
+        out.toggle_raw()
+        await pilot.pause()
+        assert not out.raw and out.answer_box.display
+
+
+async def test_a_new_run_starts_a_new_document(build: Callable[..., GptossTop], clock: FakeClock) -> None:
+    backend = ReplayBackend(clock)
+    app = build(backend=backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await after_run()(pilot)
+        await after_run()(pilot)
+        out = app.main.query_one(OutputPanel)
+        assert out.markdown.source == backend.answer  # not the answer twice
+        assert len(out.markdown.query("MarkdownTable")) == 1
+
+
+async def test_batching_keeps_screen_updates_to_ten_a_second(
+    build: Callable[..., GptossTop], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the real clock at 400 tok/s: the panel is written at most ~10 times a second and the
+    Markdown appends no more often than that, however many tokens arrive."""
+    import time
+
+    backend = ReplayBackend(clock=None, tps=400.0)
+    backend.ttft_s = 0.0
+    writes: list[float] = []
+    appends: list[str] = []
+    real_write = OutputPanel.write
+    real_append = Markdown.append
+
+    def counting_write(self: OutputPanel, reasoning: str, answer: str) -> None:
+        writes.append(time.perf_counter())
+        real_write(self, reasoning, answer)
+
+    def counting_append(self: Markdown, markdown: str) -> Any:
+        appends.append(markdown)
+        return real_append(self, markdown)
+
+    monkeypatch.setattr(OutputPanel, "write", counting_write)
+    monkeypatch.setattr(Markdown, "append", counting_append)
+    app = build(backend=backend, clock=time.perf_counter)
+    async with app.run_test(size=(100, 30)) as pilot:
+        t0 = time.perf_counter()
+        await after_run()(pilot)
+        elapsed = time.perf_counter() - t0
+        tokens = sum(isinstance(e, ReasoningDelta | ContentDelta) for e in backend.events)
+        assert tokens > 150
+        assert len(writes) <= elapsed / 0.1 + 3  # the flush timer, not the tokens, sets the pace
+        assert 1 <= len(appends) <= len(writes) + 1
+        assert "".join(appends) == backend.answer
+
+
+def test_markdown_answer_80x24(snap_compare: Snap, build: Callable[..., GptossTop], clock: FakeClock) -> None:
+    assert snap_compare(build(backend=ReplayBackend(clock)), terminal_size=(80, 24), run_before=after_run())
+
+
+def test_markdown_answer_120x40(snap_compare: Snap, build: Callable[..., GptossTop], clock: FakeClock) -> None:
+    assert snap_compare(build(backend=ReplayBackend(clock)), terminal_size=(120, 40), run_before=after_run())
+
+
+def test_markdown_answer_folded_80x24(snap_compare: Snap, build: Callable[..., GptossTop], clock: FakeClock) -> None:
+    """Reasoning folded: the table and the code block get the room."""
+    assert snap_compare(build(backend=ReplayBackend(clock)), terminal_size=(80, 24), run_before=after_run("t"))
+
+
+def test_raw_answer_80x24(snap_compare: Snap, build: Callable[..., GptossTop], clock: FakeClock) -> None:
+    assert snap_compare(build(backend=ReplayBackend(clock)), terminal_size=(80, 24), run_before=after_run(raw=True))
