@@ -74,6 +74,138 @@ def _byte_unicode() -> dict[int, str]:
     return {b: chr(c) for b, c in zip(bs, cs, strict=True)}
 
 
+@dataclass(frozen=True)
+class _Vocab:
+    """A byte-level GPT-2 vocabulary, " x" merges for every letter, and the chat template's markers."""
+
+    tokens: list[str]
+    types: list[int]  # gguf token types: 1 normal, 3 control, 4 user-defined
+    merges: list[str]
+    tid: dict[str, int]
+    lower: list[int]  # lower-case letters, then " x" for each
+    upper: list[int]
+
+    @classmethod
+    def build(cls) -> _Vocab:
+        bu = _byte_unicode()
+        tokens = [bu[b] for b in range(256)]
+        merges = [f"{bu[32]} {c}" for c in FREQ + FREQ.upper()]
+        tokens += [m.replace(" ", "") for m in merges] + CONTROL + USER
+        types = [1] * (256 + len(merges)) + [3] * len(CONTROL) + [4] * len(USER)
+        tid = {t: i for i, t in enumerate(tokens)}
+        lower = [tid[c] for c in FREQ] + [tid[bu[32] + c] for c in FREQ]
+        upper = [tid[c.upper()] for c in FREQ] + [tid[bu[32] + c.upper()] for c in FREQ]
+        return cls(tokens, types, merges, tid, lower, upper)
+
+
+@dataclass(frozen=True)
+class _Options:
+    template: str
+    eos_logit: float
+    think_end_logit: float
+
+    @property
+    def eos(self) -> str:
+        return {"chatml": "<|im_end|>", "gptoss": "<|return|>"}[self.template]
+
+
+_GROUPS = 5
+
+
+def _bigram_table(v: _Vocab, o: _Options) -> tuple[Any, Any]:
+    """Token groups steer the bigram table: 0 answer/default, 1 reasoning, 2 start of reply,
+    3 reasoning opener, 4 reasoning closer. T[g, n] is the logit of token n after group g."""
+    import numpy as np
+
+    prior = np.concatenate([np.linspace(2.0, 0.0, 26), np.linspace(0.5, -1.5, 26)])
+    end_think = USER[4] if o.template == "gptoss" else None
+    group = np.zeros(len(v.tokens), dtype=int)
+    group[v.upper] = 1
+    if o.template == "gptoss":
+        group[v.tid["assistant"]] = 2
+    group[v.tid[USER[3]]] = 3
+    if end_think:
+        group[v.tid[end_think]] = 4
+    table = np.full((_GROUPS, len(v.tokens)), -30.0, dtype=np.float32)
+    table[0, v.lower] = prior
+    table[0, v.tid[o.eos]] = o.eos_logit
+    table[1, v.upper] = prior
+    if end_think:
+        table[1, v.tid[end_think]] = o.think_end_logit
+    if o.template == "gptoss":
+        table[2, v.tid[USER[3]]] = 5.0
+    else:
+        table[2, v.lower] = prior
+    table[3, v.upper] = prior
+    table[4, v.lower] = prior
+    return group, table
+
+
+def _embeddings(rng: Any, group: Any, table: Any, d: int) -> tuple[Any, Any]:
+    """Input embeddings that carry each token's group, and output weights that read the table back."""
+    import numpy as np
+
+    vocab = len(group)
+    emb = np.concatenate(
+        [
+            np.eye(_GROUPS, dtype=np.float32)[group] * 4.0,
+            rng.normal(0, 1, (vocab, d - _GROUPS)).astype(np.float32),
+        ],
+        axis=1,
+    )
+    noise = rng.normal(0, 1.0 / np.sqrt(d - _GROUPS), (vocab, d - _GROUPS)).astype(np.float32)
+    outw = np.concatenate([table.T / 4.0, noise], axis=1)
+    outw[:, :_GROUPS] *= np.sqrt((16 + d - _GROUPS) / d)  # undo the final RMS norm for the group part
+    return emb, outw
+
+
+def _add_metadata(w: Any, shape: ModelShape, v: _Vocab, o: _Options) -> None:
+    import gguf
+
+    d = shape.embd
+    w.add_name("gptoss-top tiny random model")
+    w.add_context_length(shape.ctx)
+    w.add_embedding_length(d)
+    w.add_block_count(shape.layers)
+    w.add_feed_forward_length(shape.ff)
+    w.add_head_count(shape.heads)
+    w.add_head_count_kv(shape.heads)
+    w.add_rope_dimension_count(d // shape.heads)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_vocab_size(len(v.tokens))
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("gpt-2")
+    w.add_token_list(v.tokens)
+    w.add_token_types(v.types)
+    w.add_token_merges(v.merges)
+    w.add_bos_token_id(v.tid["<|endoftext|>"])
+    w.add_eos_token_id(v.tid[o.eos])
+    w.add_add_bos_token(False)
+    w.add_chat_template(TEMPLATES[o.template])
+
+
+def _add_layers(w: Any, rng: Any, shape: ModelShape) -> None:
+    import numpy as np
+
+    d, ff = shape.embd, shape.ff
+
+    def f32(*s: int, std: float) -> Any:
+        # Layer outputs are scaled down so the group logits survive the layers.
+        return rng.normal(0, std, s).astype(np.float32)
+
+    for i in range(shape.layers):
+        p = f"blk.{i}."
+        w.add_tensor(p + "attn_norm.weight", np.ones(d, np.float32))
+        for n in ("attn_q", "attn_k", "attn_v"):
+            w.add_tensor(p + n + ".weight", f32(d, d, std=d**-0.5))
+        w.add_tensor(p + "attn_output.weight", f32(d, d, std=0.01 * d**-0.5))
+        w.add_tensor(p + "ffn_norm.weight", np.ones(d, np.float32))
+        w.add_tensor(p + "ffn_gate.weight", f32(ff, d, std=d**-0.5))
+        w.add_tensor(p + "ffn_up.weight", f32(ff, d, std=d**-0.5))
+        w.add_tensor(p + "ffn_down.weight", f32(d, ff, std=0.01 * ff**-0.5))
+
+
 def write_model(
     out: str | os.PathLike[str],
     shape: ModelShape = ModelShape(),
@@ -102,95 +234,18 @@ def write_model(
         ) from None
 
     rng = np.random.default_rng(seed)
-    bu = _byte_unicode()
-    tokens = [bu[b] for b in range(256)]
-    merges = [f"{bu[32]} {c}" for c in FREQ + FREQ.upper()]
-    tokens += [m.replace(" ", "") for m in merges] + CONTROL + USER
-    types = [1] * (256 + len(merges)) + [3] * len(CONTROL) + [4] * len(USER)
-    tid = {t: i for i, t in enumerate(tokens)}
-    vocab, d = len(tokens), shape.embd
-    lower = [tid[c] for c in FREQ] + [tid[bu[32] + c] for c in FREQ]
-    upper = [tid[c.upper()] for c in FREQ] + [tid[bu[32] + c.upper()] for c in FREQ]
-    prior = np.concatenate([np.linspace(2.0, 0.0, 26), np.linspace(0.5, -1.5, 26)])
-    eos = {"chatml": "<|im_end|>", "gptoss": "<|return|>"}[template]
-    end_think = USER[4] if template == "gptoss" else None
-    start = tid["assistant"] if template == "gptoss" else None
-
-    # Token groups steer the bigram table: 0 answer/default, 1 reasoning, 2 start of reply,
-    # 3 reasoning opener, 4 reasoning closer. T[g, n] is the logit of token n after group g.
-    groups = 5
-    group = np.zeros(vocab, dtype=int)
-    group[upper] = 1
-    if start is not None:
-        group[start] = 2
-    group[tid[USER[3]]] = 3
-    if end_think:
-        group[tid[end_think]] = 4
-    table = np.full((groups, vocab), -30.0, dtype=np.float32)
-    table[0, lower] = prior
-    table[0, tid[eos]] = eos_logit
-    table[1, upper] = prior
-    if end_think:
-        table[1, tid[end_think]] = think_end_logit
-    if template == "gptoss":
-        table[2, tid[USER[3]]] = 5.0
-    else:
-        table[2, lower] = prior
-    table[3, upper] = prior
-    table[4, lower] = prior
-
-    emb = np.concatenate(
-        [
-            np.eye(groups, dtype=np.float32)[group] * 4.0,
-            rng.normal(0, 1, (vocab, d - groups)).astype(np.float32),
-        ],
-        axis=1,
-    )
-    noise = rng.normal(0, 1.0 / np.sqrt(d - groups), (vocab, d - groups)).astype(np.float32)
-    outw = np.concatenate([table.T / 4.0, noise], axis=1)
-    outw[:, :groups] *= np.sqrt((16 + d - groups) / d)  # undo the final RMS norm for the group part
-
-    def f32(*s: int, std: float) -> Any:
-        # Layer outputs are scaled down so the group logits above survive the layers.
-        return rng.normal(0, std, s).astype(np.float32)
-
+    vocab, opts = _Vocab.build(), _Options(template, eos_logit, think_end_logit)
+    group, table = _bigram_table(vocab, opts)
+    emb, outw = _embeddings(rng, group, table, shape.embd)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(out_path.suffix + f".tmp{os.getpid()}")
     w = gguf.GGUFWriter(str(tmp), "llama")
-    w.add_name("gptoss-top tiny random model")
-    w.add_context_length(shape.ctx)
-    w.add_embedding_length(d)
-    w.add_block_count(shape.layers)
-    w.add_feed_forward_length(shape.ff)
-    w.add_head_count(shape.heads)
-    w.add_head_count_kv(shape.heads)
-    w.add_rope_dimension_count(d // shape.heads)
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_vocab_size(vocab)
-    w.add_file_type(gguf.LlamaFileType.ALL_F32)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt-2")
-    w.add_token_list(tokens)
-    w.add_token_types(types)
-    w.add_token_merges(merges)
-    w.add_bos_token_id(tid["<|endoftext|>"])
-    w.add_eos_token_id(tid[eos])
-    w.add_add_bos_token(False)
-    w.add_chat_template(TEMPLATES[template])
+    _add_metadata(w, shape, vocab, opts)
     w.add_tensor("token_embd.weight", emb.astype(np.float32))
-    w.add_tensor("output_norm.weight", np.ones(d, np.float32))
+    w.add_tensor("output_norm.weight", np.ones(shape.embd, np.float32))
     w.add_tensor("output.weight", outw.astype(np.float32))
-    for i in range(shape.layers):
-        p = f"blk.{i}."
-        w.add_tensor(p + "attn_norm.weight", np.ones(d, np.float32))
-        for n in ("attn_q", "attn_k", "attn_v"):
-            w.add_tensor(p + n + ".weight", f32(d, d, std=d**-0.5))
-        w.add_tensor(p + "attn_output.weight", f32(d, d, std=0.01 * d**-0.5))
-        w.add_tensor(p + "ffn_norm.weight", np.ones(d, np.float32))
-        w.add_tensor(p + "ffn_gate.weight", f32(shape.ff, d, std=d**-0.5))
-        w.add_tensor(p + "ffn_up.weight", f32(shape.ff, d, std=d**-0.5))
-        w.add_tensor(p + "ffn_down.weight", f32(d, shape.ff, std=0.01 * shape.ff**-0.5))
+    _add_layers(w, rng, shape)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
