@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,65 +109,14 @@ class AmdProbe:
 
     def _card(self, index: int, dev: Path, lib: dict[str, Any], procs: dict[str, list[GpuProcess]]) -> GpuSample:
         slot = _pci_slot(dev)
-        vram_used = _read_int(dev / "mem_info_vram_used")
-        vram_total = _read_int(dev / "mem_info_vram_total")
-        gtt_used = _read_int(dev / "mem_info_gtt_used")
-        gtt_total = _read_int(dev / "mem_info_gtt_total")
-        busy = _read_int(dev / "gpu_busy_percent")
-        hw = _hwmon(dev)
-        # power1_average on most cards, power1_input (kernel 6.6+) on the others: never both (µW).
-        power_uw = _read_int(hw / "power1_average") if hw else None
-        if power_uw is None and hw:
-            power_uw = _read_int(hw / "power1_input")
-        temp_mc = _read_int(hw / "temp1_input") if hw else None
-        sclk = _read_int(hw / "freq1_input") if hw else None
-        mclk = _read_int(hw / "freq2_input") if hw else None
-        name = _read(dev / "product_name") or None
-        source = "sysfs"
-
+        f = _read_sysfs(dev)
         g = lib.get(slot or "")
-        if g is not None:  # fill only what sysfs did not say
-            source = "sysfs+pyamdgpuinfo"
-            name = name or _lib_attr(g, "name")
-            vram_used = vram_used if vram_used is not None else _lib_call(g, "query_vram_usage")
-            gtt_used = gtt_used if gtt_used is not None else _lib_call(g, "query_gtt_usage")
-            if busy is None:
-                load = _lib_call(g, "query_load")
-                busy = None if load is None else round(float(load) * 100)
-            if temp_mc is None:
-                t = _lib_call(g, "query_temperature")
-                temp_mc = None if t is None else round(float(t) * 1000)
-        if name is None:
+        if g is not None:
+            _fill_from_library(f, g)
+        if f.name is None:
             did = _read(dev / "device")
-            name = f"AMD GPU {did}" if did else "AMD GPU"
-
-        unified = vram_total is not None and vram_total <= APU_VRAM_MAX and gtt_total is not None
-        if unified:
-            # On an APU the model lives in GTT; VRAM alone would show a few hundred MiB.
-            mem_used = _sum(vram_used, gtt_used)
-            mem_total = _sum(vram_total, gtt_total)
-        else:
-            mem_used, mem_total = vram_used, vram_total
-        return GpuSample(
-            vendor="amd",
-            index=index,
-            name=name,
-            source=source,
-            util_percent=None if busy is None else float(busy),
-            mem_used_bytes=mem_used,
-            mem_total_bytes=mem_total,
-            vram_used_bytes=vram_used,
-            vram_total_bytes=vram_total,
-            gtt_used_bytes=gtt_used,
-            gtt_total_bytes=gtt_total,
-            power_w=None if power_uw is None else power_uw / 1e6,
-            temperature_c=None if temp_mc is None else temp_mc / 1000.0,
-            clock_graphics_mhz=None if sclk is None else sclk // 1_000_000,
-            clock_mem_mhz=None if mclk is None else mclk // 1_000_000,
-            unified=unified,
-            pci_slot=slot,
-            processes=tuple(procs.get(slot or "", ())),
-        )
+            f.name = f"AMD GPU {did}" if did else "AMD GPU"
+        return _sample(index, slot, f, tuple(procs.get(slot or "", ())))
 
     def _library(self) -> dict[str, Any]:
         """pyamdgpuinfo's GPUs by PCI slot, opened once; {} when it is absent or refuses."""
@@ -191,6 +141,93 @@ class AmdProbe:
             for slot, (vram, gtt) in read_fdinfo(self._proc / str(pid) / "fdinfo").items():
                 out.setdefault(slot, []).append(GpuProcess(pid=pid, used_bytes=vram, gtt_bytes=gtt))
         return out
+
+
+@dataclass
+class _Figures:
+    """What one card tells, in sysfs units (bytes, µW, m°C, Hz); None where it does not."""
+
+    name: str | None
+    vram_used: int | None
+    vram_total: int | None
+    gtt_used: int | None
+    gtt_total: int | None
+    busy: int | None
+    power_uw: int | None
+    temp_mc: int | None
+    sclk: int | None
+    mclk: int | None
+    source: str = "sysfs"
+
+
+def _read_sysfs(dev: Path) -> _Figures:
+    hw = _hwmon(dev)
+
+    def hwmon(name: str) -> int | None:
+        return _read_int(hw / name) if hw else None
+
+    # power1_average on most cards, power1_input (kernel 6.6+) on the others: never both (µW).
+    power_uw = hwmon("power1_average")
+    if power_uw is None:
+        power_uw = hwmon("power1_input")
+    return _Figures(
+        name=_read(dev / "product_name") or None,
+        vram_used=_read_int(dev / "mem_info_vram_used"),
+        vram_total=_read_int(dev / "mem_info_vram_total"),
+        gtt_used=_read_int(dev / "mem_info_gtt_used"),
+        gtt_total=_read_int(dev / "mem_info_gtt_total"),
+        busy=_read_int(dev / "gpu_busy_percent"),
+        power_uw=power_uw,
+        temp_mc=hwmon("temp1_input"),
+        sclk=hwmon("freq1_input"),
+        mclk=hwmon("freq2_input"),
+    )
+
+
+def _fill_from_library(f: _Figures, g: Any) -> None:
+    """Fill only what sysfs did not say, from pyamdgpuinfo's GPU for the same PCI slot."""
+    f.source = "sysfs+pyamdgpuinfo"
+    f.name = f.name or _lib_attr(g, "name")
+    if f.vram_used is None:
+        f.vram_used = _lib_call(g, "query_vram_usage")
+    if f.gtt_used is None:
+        f.gtt_used = _lib_call(g, "query_gtt_usage")
+    if f.busy is None:
+        load = _lib_call(g, "query_load")
+        f.busy = None if load is None else round(float(load) * 100)
+    if f.temp_mc is None:
+        t = _lib_call(g, "query_temperature")
+        f.temp_mc = None if t is None else round(float(t) * 1000)
+
+
+def _sample(index: int, slot: str | None, f: _Figures, procs: tuple[GpuProcess, ...]) -> GpuSample:
+    unified = f.vram_total is not None and f.vram_total <= APU_VRAM_MAX and f.gtt_total is not None
+    if unified:
+        # On an APU the model lives in GTT; VRAM alone would show a few hundred MiB.
+        mem_used = _sum(f.vram_used, f.gtt_used)
+        mem_total = _sum(f.vram_total, f.gtt_total)
+    else:
+        mem_used, mem_total = f.vram_used, f.vram_total
+    return GpuSample(
+        vendor="amd",
+        index=index,
+        name=f.name,
+        source=f.source,
+        util_percent=None if f.busy is None else float(f.busy),
+        mem_used_bytes=mem_used,
+        mem_total_bytes=mem_total,
+        vram_used_bytes=f.vram_used,
+        vram_total_bytes=f.vram_total,
+        gtt_used_bytes=f.gtt_used,
+        gtt_total_bytes=f.gtt_total,
+        power_w=None if f.power_uw is None else f.power_uw / 1e6,
+        temperature_c=None if f.temp_mc is None else f.temp_mc / 1000.0,
+        clock_graphics_mhz=None if f.sclk is None else f.sclk // 1_000_000,
+        clock_mem_mhz=None if f.mclk is None else f.mclk // 1_000_000,
+        unified=unified,
+        pci_slot=slot,
+        processes=procs,
+    )
 
 
 def read_fdinfo(fdinfo_dir: Path) -> dict[str, tuple[int | None, int | None]]:
