@@ -1,0 +1,217 @@
+"""What a model is made of, for the fit estimate: layer counts, KV shape and bytes per block.
+
+`read_gguf` reads a local GGUF with gguf-py's `GGUFReader` (exact bytes per tensor, summed per block,
+expert tensors apart); `cards.py` builds the same description from published hyperparameters when no
+file is at hand. Bad input raises `FitInputError` with a message that names the file and what is
+missing; nothing here lets a gguf or numpy exception through.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# gpt-oss alternates sliding-window and full attention with a period of 2 when the GGUF does not say
+# (llama.cpp src/llama-model.cpp, LLM_ARCH_OPENAI_MOE hparams; src/llama-hparams.cpp set_swa_pattern).
+DEFAULT_SWA_PERIOD = {"gpt-oss": 2, "gptoss": 2}
+# `blk.N.ffn_(up|down|gate|gate_up)_(ch|)exps` and their biases: what --n-cpu-moe keeps on the host
+# (llama.cpp common/common.h LLM_FFN_EXPS_REGEX).
+_EXPS = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps\b")
+_BLOCK = re.compile(r"^blk\.(\d+)\.")
+
+
+class FitInputError(Exception):
+    """The model cannot be described: the message names the file (or model) and what is missing."""
+
+
+@dataclass(frozen=True)
+class ModelDesc:
+    """One model's shape and weight bytes; `source` says where it came from (gguf, card, ollama-show)."""
+
+    name: str
+    source: str
+    arch: str
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_head_kv: int
+    head_dim_k: int
+    head_dim_v: int
+    n_ff: int  # dense FFN size, or the expert FFN size of a MoE model
+    n_vocab: int
+    n_ctx_train: int | None
+    block_bytes: tuple[int, ...]  # every tensor of block i
+    expert_bytes: tuple[int, ...]  # of which the expert tensors (what --n-cpu-moe moves)
+    input_bytes: int  # token_embd and what else sits outside the blocks and the output layer
+    output_bytes: int  # output.weight + output_norm (llama.cpp's "output layer")
+    n_expert: int = 0
+    n_expert_used: int = 0
+    n_swa: int = 0  # sliding window in tokens; 0 = none
+    swa_layers: tuple[bool, ...] = ()  # per block: True = sliding-window attention
+    file_bytes: int | None = None
+    path: str | None = None
+    quant: str | None = None
+
+    @property
+    def weights_bytes(self) -> int:
+        return sum(self.block_bytes) + self.input_bytes + self.output_bytes
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_expert > 0 and any(self.expert_bytes)
+
+    def is_swa(self, layer: int) -> bool:
+        return self.n_swa > 0 and layer < len(self.swa_layers) and self.swa_layers[layer]
+
+
+def swa_pattern(n_layer: int, period: int) -> tuple[bool, ...]:
+    """llama_hparams::set_swa_pattern: layer il is sliding-window when il % period < period - 1."""
+    if period <= 1:
+        return (False,) * n_layer
+    return tuple(il % period < period - 1 for il in range(n_layer))
+
+
+def pad(n: int, to: int) -> int:
+    return (n + to - 1) // to * to
+
+
+def split_tensors(sizes: dict[str, int], n_layer: int) -> tuple[tuple[int, ...], tuple[int, ...], int, int]:
+    """Tensor bytes by name → (per-block bytes, per-block expert bytes, input bytes, output bytes)."""
+    blocks = [0] * n_layer
+    experts = [0] * n_layer
+    inp = out = 0
+    for name, n in sizes.items():
+        m = _BLOCK.match(name)
+        if m and int(m.group(1)) < n_layer:
+            i = int(m.group(1))
+            blocks[i] += n
+            if _EXPS.search(name):
+                experts[i] += n
+        elif name.startswith(("output.", "output_norm.")):
+            out += n
+        else:
+            inp += n
+    if "output.weight" not in sizes:
+        # Tied embeddings: llama.cpp loads token_embd a second time as the output matrix.
+        out += sizes.get("token_embd.weight", 0)
+    return tuple(blocks), tuple(experts), inp, out
+
+
+def _first(fields: dict[str, Any], *keys: str) -> Any:
+    for k in keys:
+        if k in fields and fields[k] is not None:
+            return fields[k]
+    return None
+
+
+def _scalar(v: Any) -> int | None:
+    if isinstance(v, list | tuple):
+        nums = [int(x) for x in v if isinstance(x, int | float)]
+        return max(nums) if nums else None
+    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def from_metadata(
+    kv: dict[str, Any],
+    sizes: dict[str, int],
+    *,
+    name: str,
+    source: str,
+    where: str,
+    file_bytes: int | None = None,
+    path: str | None = None,
+) -> ModelDesc:
+    """A description from GGUF-style keys (`{arch}.block_count`, …) and tensor bytes by name."""
+    arch = kv.get("general.architecture")
+    if not isinstance(arch, str) or not arch:
+        raise FitInputError(f"{where}: no general.architecture in the model's metadata")
+
+    def key(suffix: str) -> int | None:
+        return _scalar(_first(kv, f"{arch}.{suffix}"))
+
+    n_layer, n_embd, n_head = key("block_count"), key("embedding_length"), key("attention.head_count")
+    missing = [k for k, v in (("block_count", n_layer), ("embedding_length", n_embd),
+                              ("attention.head_count", n_head)) if not v]  # fmt: skip
+    if missing or n_layer is None or n_embd is None or n_head is None:
+        raise FitInputError(f"{where}: the metadata has no {', '.join(f'{arch}.{m}' for m in missing)}")
+    if not sizes:
+        raise FitInputError(f"{where}: no tensors listed, so the weights' size is unknown")
+    n_head_kv = key("attention.head_count_kv") or n_head
+    head_k = key("attention.key_length") or n_embd // n_head
+    head_v = key("attention.value_length") or head_k
+    n_expert = key("expert_count") or 0
+    n_ff = key("expert_feed_forward_length") if n_expert else None
+    n_ff = n_ff or key("feed_forward_length") or 4 * n_embd
+    n_swa = key("attention.sliding_window") or 0
+    period = key("attention.sliding_window_pattern") or DEFAULT_SWA_PERIOD.get(arch, 0)
+    if n_swa and not period:
+        n_swa = 0  # a window without a known layer pattern: count every layer at full context
+    vocab = key("vocab_size") or 0
+    blocks, experts, inp, out = split_tensors(sizes, n_layer)
+    return ModelDesc(
+        name=name, source=source, arch=arch, n_layer=n_layer, n_embd=n_embd, n_head=n_head,
+        n_head_kv=n_head_kv, head_dim_k=head_k, head_dim_v=head_v, n_ff=n_ff, n_vocab=vocab,
+        n_ctx_train=key("context_length"), block_bytes=blocks, expert_bytes=experts, input_bytes=inp,
+        output_bytes=out, n_expert=n_expert, n_expert_used=key("expert_used_count") or 0, n_swa=n_swa,
+        swa_layers=swa_pattern(n_layer, period) if n_swa else (), file_bytes=file_bytes, path=path,
+        quant=_quant_name(kv.get("general.file_type")),
+    )  # fmt: skip
+
+
+def _quant_name(file_type: Any) -> str | None:
+    if not isinstance(file_type, int):
+        return None
+    try:
+        from gguf import LlamaFileType
+
+        return LlamaFileType(file_type).name.removeprefix("MOSTLY_")
+    except (ImportError, ValueError):
+        return None
+
+
+def read_gguf(path: str | os.PathLike[str], name: str | None = None) -> ModelDesc:
+    """Describe a local GGUF file exactly. Raises FitInputError naming the file for bad input."""
+    shown = str(path)
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise FitInputError(f"{shown}: cannot read the model file ({e.strerror or e})") from None
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise FitInputError(f"{shown}: cannot read the model file ({e.strerror or e})") from None
+    if magic != b"GGUF":
+        raise FitInputError(f"{shown}: not a GGUF file (it does not start with the GGUF magic bytes)")
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        raise FitInputError(f"{shown}: reading GGUF files needs the gguf package (pip install gguf)") from None
+    try:
+        reader = GGUFReader(shown)
+        kv = {k: _field_value(f) for k, f in reader.fields.items() if not k.startswith("tokenizer.ggml.")}
+        tensors = [(t.name, int(t.n_bytes), int(t.data_offset)) for t in reader.tensors]
+        vocab = [int(t.shape[-1]) for t in reader.tensors if t.name == "token_embd.weight" and len(t.shape) > 1]
+        alignment = int(getattr(reader, "alignment", 32) or 32)
+    except Exception as e:  # gguf-py raises ValueError, IndexError, struct/numpy errors on bad files
+        raise FitInputError(f"{shown}: a damaged or truncated GGUF file ({type(e).__name__}: {e})") from None
+    end = max((off + n for _, n, off in tensors), default=0)
+    if end > size:
+        last = max(tensors, key=lambda t: t[2] + t[1])[0]
+        raise FitInputError(f"{shown}: truncated: tensor {last} ends at byte {end} but the file has {size} bytes")
+    sizes = {n: pad(b, alignment) for n, b, _ in tensors}
+    arch = kv.get("general.architecture")
+    if vocab and isinstance(arch, str):
+        kv.setdefault(f"{arch}.vocab_size", vocab[0])
+    desc = from_metadata(kv, sizes, name=name or os.path.basename(shown), source="gguf", where=shown,
+                         file_bytes=size, path=shown)  # fmt: skip
+    return desc
+
+
+def _field_value(field: Any) -> Any:
+    try:
+        return field.contents()
+    except Exception:
+        return None
