@@ -24,6 +24,7 @@ from typing import Any
 import tomli_w
 
 from backends.base import BackendKind, GpuLayers, ReasoningEffort
+from backends.probes.remote.source import SourceError, parse_source
 from backends.runs.pattern_check import (
     HOST_KEYS,
     TOP_LEVEL,
@@ -260,6 +261,10 @@ def _parse_hosts(raw: object, loc: Locator, problem: ProblemSink) -> dict[str, H
             problem(tname, None, "telemetry", f'[hosts.{name}] has no telemetry: add telemetry = "local", '
                     '"agent+http://HOST:9464", "ssh://USER@HOST", ...')  # fmt: skip
             continue
+        try:
+            parse_source(telemetry)
+        except SourceError as e:
+            problem(tname, None, "telemetry", f"[hosts.{name}] {e}")
         desc = table.get("description")
         hosts[name] = HostSpec(name, telemetry.strip(), desc if isinstance(desc, str) else "",
                                loc.where(loc.line(tname, None, None)))  # fmt: skip

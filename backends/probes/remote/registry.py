@@ -1,0 +1,178 @@
+"""Every host of a pattern file with its sampler: this machine's Sampler for `local` (and for patterns
+without a host), a RemoteSampler for each other source.
+
+`HostSamplers` also answers as the local Sampler (latest, history, peaks, ...), so code that knows
+one sampler keeps working; a run asks `for_host(pattern.host)` for the one whose peaks it records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from backends.probes.model import Peaks, Snapshot
+from backends.probes.remote.sampler import Freshness, RemoteSampler
+from backends.probes.remote.source import SourceError, TelemetrySource, parse_source
+
+LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class HostView:
+    """One row of the fleet view."""
+
+    name: str
+    source: str
+    snapshot: Snapshot | None
+    age_s: float | None
+    error: str | None
+    stale: bool
+
+
+class HostSamplers:
+    def __init__(
+        self,
+        local: Any | None,
+        hosts: Mapping[str, str] | None = None,
+        interval_s: float = 1.0,
+        factory: Callable[[TelemetrySource, float], RemoteSampler] | None = None,
+    ) -> None:
+        self.local = local
+        self.interval_s = interval_s
+        self._factory = factory or (lambda src, iv: RemoteSampler(src, interval_s=iv))
+        self._sources: dict[str, TelemetrySource] = {}
+        self._remote: dict[str, RemoteSampler] = {}
+        self._started = False
+        self.set_hosts(hosts or {})
+
+    # -- the fleet ---------------------------------------------------------------------------------
+
+    def set_hosts(self, hosts: Mapping[str, str]) -> list[RemoteSampler]:
+        """(Re)read `{name: telemetry}`; returns samplers no longer used (stop them with `retire`)."""
+        old = dict(self._remote)
+        self._sources, self._remote = {}, {}
+        for name, text in hosts.items():
+            try:
+                src = parse_source(text)
+            except SourceError:
+                continue  # the pattern file's parser reports it with file and line
+            self._sources[name] = src
+            if src.is_local:
+                continue
+            prev = old.pop(name, None)
+            keep = prev is not None and prev.source == src
+            self._remote[name] = prev if keep and prev is not None else self._factory(src, self._interval_for(src))
+            if prev is not None and not keep:
+                old[name] = prev
+        return list(old.values())
+
+    def _interval_for(self, src: TelemetrySource) -> float:
+        # Each ssh read is a new connection and a process start on the far side.
+        return max(self.interval_s, 2.0) if src.kind == "ssh" else self.interval_s
+
+    def for_host(self, name: str | None) -> Any:
+        """The sampler whose figures belong to a pattern's host (None or a local host: this machine)."""
+        if name is not None and name in self._remote:
+            return self._remote[name]
+        return self.local
+
+    def source_of(self, name: str | None) -> str:
+        src = self._sources.get(name) if name is not None else None
+        return src.text if src is not None else LOCAL
+
+    def names(self) -> list[str]:
+        return list(self._sources)
+
+    def views(self) -> list[HostView]:
+        """This machine first, then each host of the file in its order (local hosts share its row)."""
+        rows = [HostView(self.local_name(), LOCAL, getattr(self.local, "latest", None), 0.0, None, False)]
+        for name, src in self._sources.items():
+            if src.is_local:
+                continue
+            f: Freshness = self._remote[name].freshness()
+            rows.append(HostView(name, src.text, f.snapshot, f.age_s, f.error, f.stale))
+        return rows
+
+    def local_name(self) -> str:
+        local_hosts = [n for n, s in self._sources.items() if s.is_local]
+        return local_hosts[0] if local_hosts else (socket.gethostname().split(".")[0] or LOCAL)
+
+    async def start(self) -> None:
+        self._started = True
+        if self.local is not None:
+            await self.local.start()
+        for r in self._remote.values():
+            await r.start()
+
+    async def update(self, hosts: Mapping[str, str]) -> None:
+        """A reloaded pattern file: start new hosts, stop the ones it no longer has."""
+        await self.retire(self.set_hosts(hosts))
+        if self._started:
+            for r in self._remote.values():
+                await r.start()
+
+    @staticmethod
+    async def retire(samplers: list[RemoteSampler]) -> None:
+        for r in samplers:
+            await r.stop()
+            r.close()
+
+    async def stop(self) -> None:
+        self._started = False
+        for r in self._remote.values():
+            await r.stop()
+            r.close()
+        if self.local is not None:
+            with contextlib.suppress(Exception):
+                await self.local.stop()
+
+    # -- the local Sampler's surface -------------------------------------------------------------
+
+    @property
+    def latest(self) -> Snapshot | None:
+        return getattr(self.local, "latest", None)
+
+    @property
+    def history(self) -> tuple[Snapshot, ...]:
+        return tuple(getattr(self.local, "history", ()))
+
+    @property
+    def probes(self) -> tuple[Any, ...]:
+        return tuple(getattr(self.local, "probes", ()))
+
+    @property
+    def running(self) -> bool:
+        return bool(getattr(self.local, "running", False))
+
+    def peaks(self, since: float, until: float | None = None) -> Peaks:
+        if self.local is None:
+            return Peaks(None, None, None, None)
+        return self.local.peaks(since, until)  # type: ignore[no-any-return]
+
+    def set_backend(self, pid: int | None, port: int | None = None) -> None:
+        if self.local is not None:
+            self.local.set_backend(pid, port)
+
+    def sample_now(self) -> Snapshot | None:
+        return self.local.sample_now() if self.local is not None else None
+
+
+def sampler_for(sampler: Any, host: str | None) -> Any:
+    """The sampler a run of a pattern on `host` records peaks from (a plain Sampler: itself)."""
+    pick = getattr(sampler, "for_host", None)
+    return pick(host) if callable(pick) else sampler
+
+
+def telemetry_source(sampler: Any, host: str | None) -> str:
+    """What the run record's `telemetry_source` says: the host's source text, or "local"."""
+    src = getattr(sampler, "source_of", None)
+    return str(src(host)) if callable(src) else LOCAL
+
+
+def missing_telemetry(host_sampler: Any, since: float, until: float | None) -> str | None:
+    """A warning for the run record when a remote host's figures did not arrive during the run."""
+    missing = getattr(host_sampler, "missing", None)
+    return missing(since, until) if callable(missing) else None
