@@ -15,6 +15,7 @@ import httpx
 
 from backends.probes.model import Probe
 from backends.probes.sampler import Sampler, detect_probes, to_dict
+from backends.units import size
 
 # (name, default port, path that answers without a model loaded)
 DEFAULT_BACKENDS: tuple[tuple[str, int, str], ...] = (
@@ -96,15 +97,6 @@ def _absent(present: list[str]) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _b(n: Any) -> str:
-    if not isinstance(n, int | float):
-        return "?"
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
-
-
 def _v(v: Any, fmt: str = "{}", unknown: str = "?") -> str:
     return unknown if v is None else fmt.format(v)
 
@@ -125,22 +117,22 @@ def render_text(d: dict[str, Any]) -> str:
         lines.append(f"  {vendor}: {why}")
     for g in gpus:
         lines.append(f"  [{g.get('vendor')} {g.get('index')}] {g.get('name') or 'unknown GPU'} ({g.get('source')})")
-        mem = f"{_b(g.get('mem_used_bytes'))} / {_b(g.get('mem_total_bytes'))}"
+        mem = f"{size(g.get('mem_used_bytes'))} / {size(g.get('mem_total_bytes'))}"
         if g.get("unified"):
             mem += " (shared with system memory)"
         lines.append(f"    util {_v(g.get('util_percent'), '{:.0f} %')}   memory {mem}")
         if g.get("gtt_used_bytes") is not None and not g.get("unified"):
-            lines.append(f"    GTT (system memory used by the GPU) {_b(g.get('gtt_used_bytes'))}")
+            lines.append(f"    GTT (system memory used by the GPU) {size(g.get('gtt_used_bytes'))}")
         lines.append(f"    power {_v(g.get('power_w'), '{:.1f} W')}   temp {_v(g.get('temperature_c'), '{:.0f} °C')}"
                      f"   clock {_v(g.get('clock_graphics_mhz'), '{} MHz')}")  # fmt: skip
         for pr in g.get("processes", []):
-            lines.append(f"    pid {pr.get('pid')}: {_b(pr.get('used_bytes'))}")
+            lines.append(f"    pid {pr.get('pid')}: {size(pr.get('used_bytes'))}")
     host = snap.get("host") or {}
     lines.append("")
     lines.append("Host memory")
-    lines.append(f"  used {_b(host.get('mem_used_bytes'))} of {_b(host.get('mem_total_bytes'))}"
-                 f" (available {_b(host.get('mem_available_bytes'))})")  # fmt: skip
-    lines.append(f"  swap {_b(host.get('swap_used_bytes'))} of {_b(host.get('swap_total_bytes'))}")
+    lines.append(f"  used {size(host.get('mem_used_bytes'))} of {size(host.get('mem_total_bytes'))}"
+                 f" (available {size(host.get('mem_available_bytes'))})")  # fmt: skip
+    lines.append(f"  swap {size(host.get('swap_used_bytes'))} of {size(host.get('swap_total_bytes'))}")
     if host.get("psi_some_avg10") is not None:
         lines.append(f"  PSI memory some avg10 {host['psi_some_avg10']:.2f} %, "
                      f"full avg10 {_v(host.get('psi_full_avg10'), '{:.2f}')} %")  # fmt: skip
@@ -149,8 +141,8 @@ def render_text(d: dict[str, Any]) -> str:
     apple = snap.get("apple")
     if apple:
         level, free = _v(apple.get("pressure_raw")), _v(apple.get("memory_free_percent"))
-        lines.append(f"  macOS pressure level {level}, free {free} %, wired {_b(apple.get('wired_bytes'))},"
-                     f" compressed {_b(apple.get('compressed_bytes'))}")  # fmt: skip
+        lines.append(f"  macOS pressure level {level}, free {free} %, wired {size(apple.get('wired_bytes'))},"
+                     f" compressed {size(apple.get('compressed_bytes'))}")  # fmt: skip
         limit = apple.get("wired_limit_mb")
         lines.append(f"  iogpu.wired_limit_mb {_v(limit)}" + (" (system default)" if limit == 0 else ""))
     lines.append(f"  pressure level: {snap.get('pressure') or 'unknown'}")

@@ -1,23 +1,14 @@
-"""Small text helpers shared by the panels: bars that read without colour, sizes, rates."""
+"""Small text helpers shared by the panels: bars that read without colour, rates; sizes from backends.units."""
 
 from __future__ import annotations
 
 from rich.text import Text
 
+from backends.units import DASH, gib, gib_pair
+
+__all__ = ["DASH", "PRESSURE_STYLE", "bar", "gib", "gib_pair", "level_style", "num", "pressure_text"]
+
 PRESSURE_STYLE = {"normal": "green", "warn": "yellow", "critical": "bold red"}
-DASH = "—"
-
-
-def gib(n: int | None, digits: int = 1) -> str:
-    return DASH if n is None else f"{n / 2**30:.{digits}f} GiB"
-
-
-def gib_pair(used: int | None, total: int | None) -> str:
-    if used is None:
-        return DASH
-    if total is None:
-        return gib(used)
-    return f"{used / 2**30:.1f}/{total / 2**30:.1f} GiB"
 
 
 def num(v: float | None, fmt: str = ".1f", unit: str = "") -> str:
