@@ -20,6 +20,7 @@ from typing import Literal
 
 from backends.runs.record import RunRecord
 from backends.runs.results import settings_of
+from backends.units import gib
 
 By = Literal["day", "version", "host"]
 BY: tuple[By, ...] = ("day", "version", "host")
@@ -32,7 +33,7 @@ def model_identity(r: RunRecord) -> str | None:
         return f"digest {r.model_digest[:12]}"
     parts = []
     if r.model_size_bytes is not None:
-        parts.append(f"{r.model_size_bytes / 2**30:.2f} GiB")
+        parts.append(gib(r.model_size_bytes, 2))
     if r.model_quant:
         parts.append(r.model_quant)
     return " ".join(parts) or None
