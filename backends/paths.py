@@ -18,7 +18,3 @@ def data_dir() -> Path:
 def cache_dir() -> Path:
     """Generated demo models live here. GPTOSS_TOP_CACHE_DIR overrides."""
     return Path(os.environ.get("GPTOSS_TOP_CACHE_DIR") or platformdirs.user_cache_dir(APP))
-
-
-def config_dir() -> Path:
-    return Path(os.environ.get("GPTOSS_TOP_CONFIG_DIR") or platformdirs.user_config_dir(APP))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,10 +69,6 @@ class AmdProbe:
 
     def set_backend(self, pid: int | None, port: int | None) -> None:
         self._pids = (pid,) if pid is not None else ()
-
-    def watch_pids(self, pids: Iterable[int]) -> None:
-        """Report the VRAM of these processes too (e.g. every llama-server a sweep started)."""
-        self._pids = tuple(dict.fromkeys(pids))
 
     def cards(self) -> list[tuple[int, Path]]:
         """(index, device dir) of every amdgpu card; listed once, cards do not come and go."""
