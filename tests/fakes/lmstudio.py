@@ -1,4 +1,6 @@
-"""A fake LM Studio server on loopback, written from shared/reference/backends.md §4, with version profiles.
+"""A fake LM Studio server on loopback, with version profiles. LM Studio is closed source: the shapes come
+from its docs (lmstudio-ai/docs: REST `/api/v1`, `/api/v0`, OpenAI-compatible routes), the `lms` CLI
+source (lmstudio-ai/lms) and the SDK's schema (lmstudio-ai/lmstudio-python).
 
 Profiles: "0.4" has the native `/api/v1` REST API (named SSE events, `chat.end` stats); "0.3" has only
 `/api/v0` + OpenAI-compatible routes, reasoning in `delta.reasoning`; "0.3.22" sends gpt-oss reasoning

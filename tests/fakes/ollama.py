@@ -1,4 +1,5 @@
-"""A fake Ollama server on loopback, written from shared/reference/backends.md §2 and §9.
+"""A fake Ollama server on loopback, written from Ollama's source and docs (ollama/ollama: `api/types.go`,
+`server/routes.go`, `server/sched.go`, `docs/api.md`) and the recorded traffic in tests/data/ollama/.
 
 It speaks the native API on the wire (chunked NDJSON, `omitempty` metrics in nanoseconds, Go-style
 `{"error": ...}` bodies), keeps `/api/ps` state the way Ollama's scheduler does (a change of num_ctx
