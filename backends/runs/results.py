@@ -206,12 +206,19 @@ def render(records: Iterable[RunRecord], fmt: str) -> str:
 
 
 def export(records: Iterable[RunRecord], fmt: str, directory: str | os.PathLike[str] | None = None) -> Path:
-    """Write an export file next to the store (or into `directory`); returns its path."""
+    """Write an export file next to the store (or into `directory`); returns its path. `fmt` is one of
+    FORMATS, or "svg" for the chart of decode tok/s per pattern."""
     from backends.runs.session import now_iso
 
-    ext = {"markdown": "md", "csv": "csv", "json": "json", "table": "txt"}[fmt]
+    ext = {"markdown": "md", "csv": "csv", "json": "json", "table": "txt", "svg": "svg"}[fmt]
     d = Path(directory) if directory is not None else data_dir() / "exports"
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"gptoss-top-{now_iso().replace(':', '')}.{ext}"
-    path.write_text(render(records, fmt), encoding="utf-8")
+    if fmt == "svg":  # the results chart, drawn from the same summary as the table, for a blog post
+        from backends.runs.charts import results_chart, to_svg
+
+        text = to_svg(results_chart(records))
+    else:
+        text = render(records, fmt)
+    path.write_text(text, encoding="utf-8")
     return path

@@ -1,5 +1,5 @@
 """The runs since the app started, summarised per pattern (the seed's table, with ± and memory),
-and a bar chart of decode tok/s per pattern."""
+and a bar chart of decode tok/s per pattern (textual-plot, through ChartView)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from backends.runs.charts import results_chart
 from backends.runs.record import RunRecord
 from backends.runs.results import Summary, summarize
+from tui.widgets.charts import ChartView
 from tui.widgets.fmt import DASH, gib, num, pressure_text
 
 # (header, header when short). Nothing scrolls sideways (the table takes no focus, so that would need
@@ -77,31 +79,12 @@ def fit(summaries: Sequence[Summary], width: int, padding: int = 1) -> tuple[lis
     return keys, heads, [[r[k] for k in keys] for r in rows]
 
 
-def chart(summaries: Sequence[Summary], width: int) -> Text:
-    """One bar per pattern, scaled to the fastest; the number is printed, so no colour is needed."""
-    rated = [s for s in summaries if s.decode_mean is not None]
-    if not rated:
-        return Text("tok/s per pattern: no successful runs yet", style="dim")
-    top = max(s.decode_mean or 0.0 for s in rated) or 1.0
-    label_w = min(max(len(s.pattern) for s in rated), 12)
-    bar_w = max(width - label_w - 12, 4)
-    t = Text()
-    for n, s in enumerate(rated):
-        if n:
-            t.append("\n")
-        mean = s.decode_mean or 0.0
-        full = max(round(mean / top * bar_w), 1)
-        t.append(f"{s.pattern[:label_w]:<{label_w}} ", style="bold")
-        t.append("█" * full, style="cyan")
-        t.append(f" {mean:.1f}")
-    return t
-
-
 class ResultsPanel(Vertical):
     DEFAULT_CSS = """
     ResultsPanel { border: round $primary-darken-1; height: 1fr; }
     ResultsPanel DataTable { height: auto; max-height: 1fr; }
-    ResultsPanel #chart { height: auto; margin-top: 1; }
+    ResultsPanel #chart { height: 1fr; min-height: 7; margin-top: 1; }
+    ResultsPanel.-empty #chart { display: none; }
     ResultsPanel #exported { height: auto; color: $text-muted; }
     """
 
@@ -114,7 +97,7 @@ class ResultsPanel(Vertical):
         table: DataTable[str | Text] = DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
         table.can_focus = False
         yield table
-        yield Static(id="chart")
+        yield ChartView(id="chart")
         yield Static(id="exported")
 
     def on_mount(self) -> None:
@@ -124,8 +107,6 @@ class ResultsPanel(Vertical):
     def on_resize(self) -> None:
         if self._fitted_to != self._room():
             self.show(self._records)
-        else:
-            self._draw_chart()
 
     def _room(self) -> tuple[int, int]:
         region = self.scrollable_content_region
@@ -135,7 +116,8 @@ class ResultsPanel(Vertical):
         """Cells the table may use: the panel's width, less a scrollbar when its rows cannot all show."""
         width, height = self._room()
         exported = self.query_one("#exported", Static)
-        below = len(self._summaries) + 1 + (str(exported.render()).count("\n") + 1 if self._exported else 1)
+        chart = 8 if self._summaries else 0  # the chart's least height and the row above it
+        below = chart + (str(exported.render()).count("\n") + 1 if self._exported else 1)
         if width and rows + 1 > height - below:
             width -= self.query_one(DataTable).styles.scrollbar_size_vertical
         return width
@@ -162,5 +144,6 @@ class ResultsPanel(Vertical):
         self.query_one("#exported", Static).update("\n".join(lines))
 
     def _draw_chart(self) -> None:
-        width = self.scrollable_content_region.width or 60
-        self.query_one("#chart", Static).update(chart(self._summaries, width))
+        chart = results_chart(self._records)
+        self.set_class(chart.empty, "-empty")
+        self.query_one(ChartView).show(chart)
