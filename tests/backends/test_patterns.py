@@ -76,13 +76,10 @@ def test_seed_config_has_the_seed_patterns_and_prompt() -> None:
     pf = load_patterns(REPO / "configs" / "gpt-oss-20b.toml")
     assert [(p.name, p.context_length, p.gpu_layers) for p in pf.patterns] == [
         ("A", 4096, 24), ("B", 4096, 23), ("C", 4096, 20), ("D", 4096, 15)]  # fmt: skip
-    seed = REPO.parent / "shared" / "seed.txt"
     prompt = pf.patterns[0].prompt
     assert prompt.startswith("ある都市で新型の感染症が流行し始めています。") and prompt.endswith(
         "論理的に説明してください。"
     )
-    if seed.exists():
-        assert prompt in seed.read_text(encoding="utf-8")
     big = load_patterns(REPO / "configs" / "gpt-oss-120b.toml")
     assert [(p.name, p.gpu_layers) for p in big.patterns] == [("A", 36), ("B", 6)]
 

@@ -95,7 +95,7 @@ def tokens_of(text: str) -> list[str]:
 
 
 def parse_keep_alive(value: Any) -> float:
-    """Seconds; negative means forever (backends.md §2.5)."""
+    """Seconds; negative means forever (ollama/ollama `api.Duration.UnmarshalJSON`: seconds or a Go duration)."""
     if value is None:
         return 300.0
     if isinstance(value, int | float) and not isinstance(value, bool):

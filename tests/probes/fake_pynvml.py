@@ -1,6 +1,6 @@
 """A stand-in for nvidia-ml-py's `pynvml`, to put in sys.modules: just the names the probe uses.
 
-Shapes follow nvidia-ml-py 13.615.71 `pynvml.py` as quoted in peers-and-telemetry.md §2.2: errors
+Shapes follow nvidia-ml-py 13.615.71 `pynvml.py`: errors
 are `NVMLError_<Name>` subclasses of `NVMLError`; power in mW; memory in bytes; per-process memory
 `usedGpuMemory` (None under WDDM).
 """

@@ -1,6 +1,6 @@
 """sysfs and procfs trees of AMD GPUs, laid out in a tmp dir the way the amdgpu driver lays them out.
 
-File names and units: peers-and-telemetry.md §2.3 (kernel docs driver-misc.rst / thermal.rst;
+File names and units: the kernel docs (Documentation/gpu/amdgpu/driver-misc.rst, thermal.rst;
 power1_input vs power1_average: amdgpu-sysfs-rs PR #5; APU VRAM carve-out + GTT: nvtop PR #428,
 btop PR #1740; fdinfo keys: kernel drm-usage-stats.rst, nvtop extract_gpuinfo_amdgpu.c / PR #492).
 The figures are a plausible RX 9070 XT (Navi 48, PCI id 0x7550, 16 GiB) and a Radeon 780M APU

@@ -12,7 +12,7 @@ import pytest
 from backends.probes.host import HostProbe, parse_psi, pressure_level
 
 GIB = 1 << 30
-# /proc/pressure/memory as documented (procfs PressureRecord; peers-and-telemetry.md §2.5).
+# /proc/pressure/memory as documented (kernel Documentation/accounting/psi.rst; procfs PressureRecord).
 PSI_IDLE = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
 
 
