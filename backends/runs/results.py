@@ -17,6 +17,7 @@ from typing import Any
 from backends.paths import data_dir
 from backends.runs.patterns import settings_text
 from backends.runs.record import CONTRACT_FIELDS, FORMATS, RunRecord
+from backends.units import gib
 
 __all__ = ["FORMATS", "ResultsStore", "export", "load_records", "render", "summarize"]
 
@@ -142,10 +143,6 @@ def summarize(records: Iterable[RunRecord]) -> list[Summary]:
     return out
 
 
-def _gib(n: int | None) -> str:
-    return "—" if n is None else f"{n / 2**30:.1f} GiB"
-
-
 def _runs(s: Summary) -> str:
     return f"{s.runs - s.failed}/{s.runs}" if s.failed else str(s.runs)
 
@@ -160,7 +157,7 @@ def to_markdown(records: Iterable[RunRecord]) -> str:
         ttft = "—" if s.ttft_mean is None else f"{s.ttft_mean:.2f}"
         rows.append(
             f"| {_md(s.pattern)} | {_md(s.settings)} | {s.tps_text()} | {ttft} | {_runs(s)} | "
-            f"{_gib(s.peak_vram_bytes)} | {s.memory_pressure_peak or '—'} |"
+            f"{gib(s.peak_vram_bytes)} | {s.memory_pressure_peak or '—'} |"
         )
     return "\n".join(rows) + "\n"
 

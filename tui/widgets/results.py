@@ -50,7 +50,7 @@ def cells(s: Summary, short: int) -> dict[str, Cell]:
     runs = f"{s.runs - s.failed}/{s.runs}" if s.failed else str(s.runs)
     tps, vram = s.tps_text(), gib(s.peak_vram_bytes)
     if short:
-        vram = DASH if s.peak_vram_bytes is None else f"{s.peak_vram_bytes / 2**30:.1f}G"
+        vram = gib(s.peak_vram_bytes, unit="G")
     if short > 1 and s.decode_mean is not None:
         tps = f"{s.decode_mean:.1f}" + ("" if s.decode_sd is None else f" ± {s.decode_sd:.1f}")
     return {
