@@ -11,8 +11,9 @@ from backends.runs.fit.model import FitInputError, ModelDesc
 
 VERDICTS = ("fits", "spills", "swap", "unknown")
 SOURCES = ("gguf", "card", "server", "llama-fit-params", "lms", "ollama-show")
-# The server's default context when a pattern sets none (backends.md: Ollama and LM Studio load
-# 4096 unless told; llama.cpp's -c 0 means the model's training context).
+# The server's default context when a pattern sets none: Ollama loads 4096 on a GPU under 24 GiB
+# (ollama/ollama docs/context-length.mdx), LM Studio 4096 unless told; llama.cpp's -c 0 means the
+# model's training context (ggml-org/llama.cpp tools/server/README.md).
 DEFAULT_CONTEXT = {"ollama": 4096, "lmstudio": 4096}
 MIB = 1 << 20
 
