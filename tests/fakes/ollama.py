@@ -19,6 +19,7 @@ has no `context_length`).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import socket
@@ -49,6 +50,11 @@ class FakeModel:
     thinking: bool
     weights_bytes: int  # resident footprint before the KV cache
     kv_bytes_per_token: int
+
+    @property
+    def digest(self) -> str:
+        """64 hex digits like Ollama's manifest digest, the same in every process (hash() is not)."""
+        return hashlib.sha256(self.name.encode()).hexdigest()
 
     def details(self) -> dict[str, Any]:
         return {"parent_model": "", "format": "gguf", "family": self.arch, "families": [self.arch],
@@ -207,7 +213,7 @@ class FakeOllama:
         for ld in loaded:
             m = ld.model
             entry: dict[str, Any] = {
-                "name": m.name, "model": m.name, "size": ld.size(), "digest": f"{abs(hash(m.name)):064x}"[:64],
+                "name": m.name, "model": m.name, "size": ld.size(), "digest": m.digest,
                 "details": m.details(), "expires_at": ld.expires_at.astimezone().isoformat(),
                 "size_vram": self.vram_of(ld),
             }  # fmt: skip
@@ -275,7 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"version": VERSIONS[fake.profile]})
         elif self.path == "/api/tags":
             models = [{"name": m.name, "model": m.name, "modified_at": "2025-08-05T10:00:00.000000000-07:00",
-                       "size": m.file_size, "digest": f"{abs(hash(m.name)):064x}"[:64], "details": m.details()}
+                       "size": m.file_size, "digest": m.digest, "details": m.details()}
                       for m in fake.models.values()]  # fmt: skip
             self._send(200, {"models": models})
         elif self.path == "/api/ps":
