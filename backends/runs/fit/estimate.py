@@ -8,8 +8,10 @@ The rules are llama.cpp's (every backend here runs it underneath):
   256), sliding-window layers GGML_PAD(min(n_ctx, n_swa + n_ubatch), 256) (src/llama-kv-cache-iswa.cpp).
 - Compute: the worst-case graph of one n_ubatch (512) at full context, with flash attention. Its
   terms were fitted to the real llama-server's `sched_reserve: … compute buffer size` lines
-  (benchmarks/fit_accuracy.py checks them): per token 4·n_ff + n_embd floats for a dense model,
-  the f16 attention mask (n_ctx × tokens) and, with sliding windows, a second mask.
+  (benchmarks/fit_accuracy.py checks them): per token 4·n_ff + n_embd floats for a dense model (a
+  peak of three expert stages for MoE), the f16 attention mask (n_ctx × tokens) and, with sliding
+  windows, a second mask. The bundled build reserves one output row; builds that reserve logits for
+  the whole ubatch need n_vocab floats more per token (published gpt-oss GPU logs suggest so).
 """
 
 from __future__ import annotations
@@ -97,9 +99,10 @@ def compute_bytes(desc: ModelDesc, n_ctx: int) -> int:
     if desc.n_swa and any(desc.swa_layers):
         mask += kv_cells(desc, n_ctx, desc.swa_layers.index(True)) * tokens * F16
     if desc.is_moe:
-        # Routed experts: gate/up/down results for every used expert, the router's logits and weights.
-        k = max(desc.n_expert_used, 1)
-        per_token = 4 * desc.n_ff * k + 3 * desc.n_embd + 2 * desc.n_expert
+        # The peak of three stages of the routed-expert graph, fitted to the real server's buffers on
+        # generated gpt-oss-shaped models (benchmarks/fit_accuracy.py; 14 of 15 shapes exact).
+        d, f, k, q = desc.n_embd, desc.n_ff, max(desc.n_expert_used, 1), desc.n_head * desc.head_dim_k
+        per_token = max(d + 3 * f * k + d * k, 3 * d + q + 2 * f * k + 2 * f, 5 * d + d * k)
     else:
         per_token = 4 * desc.n_ff + desc.n_embd
     logits = desc.n_vocab * 4  # one output row: the server reserves n_outputs = 1
