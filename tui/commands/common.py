@@ -50,6 +50,15 @@ def temperature_arg(value: str) -> float:
     return t
 
 
+def n_cpu_moe_arg(value: str) -> int | str:
+    if value == "all":
+        return value
+    n = parse_arg(value, int, "an integer or 'all'")
+    if n < 0:
+        raise argparse.ArgumentTypeError("cannot be negative; use 0 to keep every expert on the GPU")
+    return n
+
+
 def add_adhoc(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("an ad-hoc pattern instead of a file")
     g.add_argument("--backend", choices=BACKEND_KINDS)
@@ -64,6 +73,8 @@ def add_adhoc(p: argparse.ArgumentParser) -> None:
     g.add_argument("--temperature", type=temperature_arg, metavar="T", help="sampling temperature (0 = greedy)")
     g.add_argument("--seed", type=int, metavar="N", help="sampling seed, for runs that repeat exactly")
     g.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key")
+    g.add_argument("--n-cpu-moe", type=n_cpu_moe_arg, metavar="N",
+                   help="keep the expert weights of the first N blocks in host memory (all: every block)")
 
 
 def adhoc_patterns(args: argparse.Namespace) -> PatternFile | None:
@@ -74,7 +85,7 @@ def adhoc_patterns(args: argparse.Namespace) -> PatternFile | None:
         "backend": args.backend, "url": args.url, "model": args.model, "model_path": args.model_path,
         "context_length": args.ctx, "gpu_layers": args.gpu_layers, "prompt": args.prompt,
         "max_tokens": args.max_tokens, "reasoning_effort": args.reasoning_effort, "api_key_env": args.api_key_env,
-        "temperature": args.temperature, "seed": args.seed,
+        "temperature": args.temperature, "seed": args.seed, "n_cpu_moe": getattr(args, "n_cpu_moe", None),
     }  # fmt: skip
     given = {k: v for k, v in keys.items() if v is not None}
     if not given:
