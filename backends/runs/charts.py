@@ -115,7 +115,9 @@ def y_range(chart: Chart) -> tuple[float, float]:
 
 def x_range(chart: Chart) -> tuple[float, float]:
     if chart.kind == "bar":
-        return 0.4, len(chart.categories) + 0.6
+        n = len(chart.categories)
+        pad = max(3 - n, 0) / 2  # one or two bars stay bar-sized, in the middle
+        return 0.4 - pad, n + 0.6 + pad
     xs = [x for s in chart.series for x in s.xs] + [m[0] for m in chart.markers]
     lo, hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
     pad = (hi - lo) * 0.04 or (3600.0 if chart.x_is_time else 0.5)
