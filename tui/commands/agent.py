@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"gptoss-top: cannot listen on {args.bind}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return EXIT_USAGE
-    host, port = server.server_address[:2]
-    shown = f"[{host}]" if ":" in str(host) else host
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    shown = f"[{host}]" if ":" in host else host
     auth = f"bearer token from ${args.token_env}" if token else "no token"
     print(f"gptoss-top agent: serving http://{shown}:{port}/metrics, /json and /healthz ({auth}); "
           "ctrl+c stops it", file=sys.stderr, flush=True)  # fmt: skip

@@ -156,8 +156,8 @@ class HostSamplers:
         if self.local is not None:
             self.local.set_backend(pid, port)
 
-    def sample_now(self) -> Snapshot | None:
-        return self.local.sample_now() if self.local is not None else None
+    def sample_now(self) -> Snapshot:
+        return self.local.sample_now() if self.local is not None else Snapshot(t=0.0)
 
 
 def sampler_for(sampler: Any, host: str | None) -> Any:

@@ -98,15 +98,14 @@ class RemoteSampler:
     def set_backend(self, pid: int | None, port: int | None = None) -> None:
         """The server's process is on the other machine: nothing to watch from here."""
 
-    def sample_now(self) -> Snapshot | None:
+    def sample_now(self) -> Snapshot:
         """One read now, unless the background loop is reading (then its latest): a run never waits."""
-        if self.running or not self._pass_lock.acquire(blocking=False):
-            return self.latest
-        try:
-            self._pass()
-        finally:
-            self._pass_lock.release()
-        return self.latest
+        if not self.running and self._pass_lock.acquire(blocking=False):
+            try:
+                self._pass()
+            finally:
+                self._pass_lock.release()
+        return self.latest or Snapshot(t=self._clock(), notes=(f"{self.source.text}: no reading yet",))
 
     def _pass(self) -> None:
         try:
