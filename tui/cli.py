@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from tui.commands.common import EXIT_USAGE, UsageError, add_adhoc, adhoc_patterns, open_tui, positive_int
 
 # The order of `gptoss-top --help`. Each module has `register(subparsers)` and `run(args) -> int`.
-COMMANDS = ("bench", "fit", "probe", "agent", "demo", "init", "results")
+COMMANDS = ("bench", "tune", "fit", "probe", "agent", "demo", "init", "results")
 
 
 def build_parser() -> argparse.ArgumentParser:
