@@ -188,3 +188,20 @@ def test_markdown_answer_folded_80x24(snap_compare: Snap, build: Callable[..., G
 
 def test_raw_answer_80x24(snap_compare: Snap, build: Callable[..., GptossTop], clock: FakeClock) -> None:
     assert snap_compare(build(backend=ReplayBackend(clock)), terminal_size=(80, 24), run_before=after_run(raw=True))
+
+
+async def test_raw_view_holds_markdown_work_until_it_is_left(build: Callable[..., GptossTop], clock: FakeClock) -> None:
+    """While the raw text is shown the Markdown is not fed; going back renders all of it at once."""
+    backend = ReplayBackend(clock)
+    app = build(backend=backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        out = app.main.query_one(OutputPanel)
+        out.toggle_raw()
+        await after_run()(pilot)
+        assert out.answer.text == backend.answer
+        assert out.markdown.source == ""
+        out.toggle_raw()
+        await pilot.pause()
+        await out.settle()
+        assert out.markdown.source == backend.answer
+        assert len(out.markdown.query("MarkdownTable")) == 1

@@ -40,6 +40,10 @@ class OutputPanel(Vertical):
     _words = 0  # reasoning words so far: counted as they arrive, not by re-reading the text
     _stream: MarkdownStream | None = None
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._held: list[str] = []  # answer text that came while the raw view was shown
+
     def compose(self) -> ComposeResult:
         yield Static(id="error")
         yield Static(id="reasoning-fold")
@@ -88,8 +92,11 @@ class OutputPanel(Vertical):
         self.toggle_class("-raw")
         if self.raw:
             self.answer.scroll_end(animate=False, immediate=True, x_axis=False)
-        else:
-            self.answer_box.scroll_end(animate=False, immediate=True, x_axis=False)
+            return
+        if self._held:  # what arrived while the raw text was shown, rendered in one append
+            self.call_later(self._write_markdown, "".join(self._held))
+            self._held = []
+        self.answer_box.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def write(self, reasoning: str, answer: str) -> None:
         grew = bool(reasoning) and not self.reasoning.lines
@@ -97,8 +104,11 @@ class OutputPanel(Vertical):
         self.reasoning.append(reasoning)
         if answer:
             self.answer.append(answer)
-            # Through this widget's message queue, so the order of writes and resets is kept.
-            self.call_later(self._write_markdown, answer)
+            if self.raw:
+                self._held.append(answer)  # no Markdown work while nobody looks at it
+            else:
+                # Through this widget's message queue, so the order of writes and resets is kept.
+                self.call_later(self._write_markdown, answer)
         if grew:
             self.add_class("-reasoned")
         if grew or (reasoning and self.folded):
@@ -126,6 +136,7 @@ class OutputPanel(Vertical):
         self.border_title = f"Output — {title}"
         self.reasoning.clear()
         self.answer.clear()
+        self._held = []
         self.call_later(self._restart_markdown)
         self._words = 0
         self.remove_class("-reasoned")
