@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -31,6 +31,9 @@ from backends.probes.model import PRESSURE_LEVELS, Probe, Snapshot
 from backends.probes.sampler import Sampler, to_dict
 
 DEFAULT_PORT = 9464  # beside the OpenTelemetry Prometheus exporter's usual port; free on a Mac mini
+# The classic text format every Prometheus 2.x and 3.x scraper reads (prometheus.io/docs/instrumenting/
+# exposition_formats); newer prometheus_client versions default to announcing 1.0.0.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BACKENDS_EVERY_S = 10.0  # the backend port checks cost up to a second; not on every sample
 
 
@@ -199,7 +202,7 @@ def make_handler(agent: Agent, token: str | None) -> type[BaseHTTPRequestHandler
                     return
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self._send(200, agent.metrics(), CONTENT_TYPE_LATEST)
+                self._send(200, agent.metrics(), CONTENT_TYPE)
             elif path == "/json":
                 body = json.dumps(agent.report(), default=str).encode()
                 self._send(200, body, "application/json")

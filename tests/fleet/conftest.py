@@ -200,3 +200,61 @@ def sshd_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
     for s in started:
         if s.proc is not None:
             stop(s.proc)
+
+
+class Canned:
+    """A loopback HTTP server answering every GET with one body, after `delay_s` (a slow host)."""
+
+    def __init__(self, body: str, status: int = 200, delay_s: float = 0.0,
+                 ctype: str = "text/plain; version=0.0.4") -> None:  # fmt: skip
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        canned = self
+        self.body, self.status, self.delay_s, self.hits = body, status, delay_s, 0
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                canned.hits += 1
+                time.sleep(canned.delay_s)
+                data = canned.body.encode()
+                self.send_response(canned.status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client gave up waiting
+
+        class S(ThreadingHTTPServer):
+            daemon_threads = True
+
+        self._server = S(("127.0.0.1", 0), H)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def canned() -> Iterator[Callable[..., Canned]]:
+    made: list[Canned] = []
+
+    def make(body: str, status: int = 200, delay_s: float = 0.0, ctype: str = "text/plain; version=0.0.4") -> Canned:
+        c = Canned(body, status, delay_s, ctype)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()

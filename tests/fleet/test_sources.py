@@ -29,8 +29,13 @@ def test_good_sources(text: str, kind: str, url: str | None) -> None:
 
 def test_ssh_source_keeps_user_port_and_command() -> None:
     src = parse_source("ssh://me@mac-mini.local:2222?command=/opt/homebrew/bin/gptoss-top")
-    assert (src.kind, src.user, src.host, src.port, src.destination) == ("ssh", "me", "mac-mini.local", 2222,
-                                                                          "me@mac-mini.local")
+    assert (src.kind, src.user, src.host, src.port, src.destination) == (
+        "ssh",
+        "me",
+        "mac-mini.local",
+        2222,
+        "me@mac-mini.local",
+    )
     assert src.command == "/opt/homebrew/bin/gptoss-top"
 
 
@@ -61,8 +66,10 @@ def test_bad_sources_say_what_to_write(text: str, says: str) -> None:
 
 def test_a_bad_telemetry_in_a_pattern_file_names_file_and_line(tmp_path: Path) -> None:
     f = tmp_path / "two.toml"
-    f.write_text('[defaults]\nbackend = "openai"\nurl = "http://127.0.0.1:1"\nmodel = "m"\nprompt = "p"\n\n'
-                 '[hosts.mini]\ntelemetry = "agnet+http://mini:9464"\n\n[[patterns]]\nname = "C"\nhost = "mini"\n')
+    f.write_text(
+        '[defaults]\nbackend = "openai"\nurl = "http://127.0.0.1:1"\nmodel = "m"\nprompt = "p"\n\n'
+        '[hosts.mini]\ntelemetry = "agnet+http://mini:9464"\n\n[[patterns]]\nname = "C"\nhost = "mini"\n'
+    )
     with pytest.raises(PatternError) as e:
         load_patterns(f)
     msg = str(e.value)
