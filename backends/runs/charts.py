@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from xml.sax.saxutils import escape
 
 from backends.runs.record import RunRecord
@@ -79,6 +79,24 @@ def history_chart(records: Iterable[RunRecord], patterns: Sequence[str] = ()) ->
         points.sort()
         series.append(Series(name, tuple(p[0] for p in points), tuple(p[1] for p in points)))
     return Chart("decode tok/s over time", "line", "tok/s", "run date (UTC)", tuple(series), x_is_time=True)
+
+
+def tune_chart(
+    settings: Iterable[Any], name: str = "gpu_layers", fit_max: int | None = None, best: int | None = None
+) -> Chart:
+    """A tuning curve: mean decode tok/s (± sd) per value of the tuned setting, the fit boundary as a
+    vertical marker, the winner in the title. `settings` are backends.runs.tune.Setting (value, mean, sd)."""
+    rated = sorted((s for s in settings if s.mean is not None), key=lambda s: s.value)
+    series = Series(
+        "decode tok/s",
+        tuple(float(s.value) for s in rated),
+        tuple(float(s.mean) for s in rated),
+        tuple(s.sd for s in rated),
+    )
+    # The boundary sits between the last value that fits and the first that does not, clear of both points.
+    markers = ((fit_max + 0.5, f"fits ≤ {fit_max}"),) if fit_max is not None else ()
+    title = f"decode tok/s by {name}" + (f" (best {best})" if best is not None else "")
+    return Chart(title, "line", "tok/s", name, (series,) if rated else (), markers=markers)
 
 
 def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
@@ -202,9 +220,12 @@ def _line(s: Series, f: _Frame, colour: str, marker: str) -> list[str]:
     pts = " ".join(f"{f.x(x):.1f},{f.y(y):.1f}" for x, y in zip(s.xs, s.ys, strict=True))
     out = [f'<polyline class="series" data-series="{escape(s.name)}" points="{pts}" fill="none" '
            f'stroke="{colour}" stroke-width="2"/>']  # fmt: skip
-    for x, y in zip(s.xs, s.ys, strict=True):
+    for x, y, e in zip(s.xs, s.ys, s.errs or [None] * len(s.xs), strict=True):
         at = f'x="{f.x(x):.1f}" y="{f.y(y) + 4:.1f}" text-anchor="middle" font-size="11"'
         out.append(f'<text class="point" {_data(s, x, y)} {at} fill="{colour}">{marker}</text>')
+        if e:
+            ends = f'x1="{f.x(x):.1f}" x2="{f.x(x):.1f}" y1="{f.y(y - e):.1f}" y2="{f.y(y + e):.1f}"'
+            out.append(f'<line class="err" {ends} stroke="{colour}"/>')
     return out
 
 

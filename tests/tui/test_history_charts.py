@@ -14,7 +14,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widget import Widget
 
-from backends.runs.charts import history_chart, nice_ticks, results_chart, to_svg
+from backends.runs.charts import history_chart, nice_ticks, results_chart, to_svg, tune_chart
 from backends.runs.record import RunRecord
 from backends.runs.results import export
 from tui.widgets.charts import ChartView
@@ -165,3 +165,40 @@ def test_results_chart_no_color_snapshot(snap_compare: Snap, monkeypatch: pytest
         panel.show(history_records())
 
     assert snap_compare(One(panel), terminal_size=(80, 24), run_before=show)
+
+
+def test_tune_curve_chart_and_svg() -> None:
+    """The tuning curve: a point per setting with its spread, the fit boundary and the winner marked."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Setting:
+        value: int
+        mean: float | None
+        sd: float | None
+
+    settings = [Setting(20, 17.5, 0.4), Setting(24, 122.3, 0.9), Setting(22, 30.1, None), Setting(25, None, None)]
+    chart = tune_chart(settings, "gpu_layers", fit_max=24, best=24)
+    [s] = chart.series
+    assert s.xs == (20.0, 22.0, 24.0) and s.ys == (17.5, 30.1, 122.3) and s.errs == (0.4, None, 0.9)
+    root = parse(to_svg(chart))
+    assert [t.text for t in root.findall(f".//{SVG}text[@class='marker-label']")] == ["fits ≤ 24"]
+    assert root.findtext(f"{SVG}title") == "decode tok/s by gpu_layers (best 24)"
+    assert len(root.findall(f".//{SVG}line[@class='err']")) == 2
+
+
+async def test_tune_curve_in_a_chart_view() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Setting:
+        value: int
+        mean: float | None
+        sd: float | None
+
+    view = ChartView()
+    app = One(view)
+    async with app.run_test(size=(80, 20)) as pilot:
+        view.show(tune_chart([Setting(22, 30.0, 1.0), Setting(24, 120.0, 2.0)], fit_max=24))
+        await pilot.pause()
+        assert view.render_values() == ["decode tok/s: 2 runs, last 120.0"]

@@ -126,7 +126,13 @@ class ChartView(PlotWidget):
             style, marker = STYLES[i % len(STYLES)], MARKERS[i % len(MARKERS)]
             if len(s.xs) > 1:
                 self.plot(list(s.xs), list(s.ys), line_style=style, hires_mode=HiResMode.BRAILLE)
-            self.scatter(list(s.xs), list(s.ys), marker=marker, marker_style=f"bold {style}", label=s.name)
+            errs = [e or 0.0 for e in s.errs] if any(s.errs) else None
+            if errs is not None:
+                self.errorbar(
+                    list(s.xs), list(s.ys), yerr=errs, marker=marker, marker_style=f"bold {style}", label=s.name
+                )
+            else:
+                self.scatter(list(s.xs), list(s.ys), marker=marker, marker_style=f"bold {style}", label=s.name)
         if len(chart.series) > 1:
             self.show_legend()
         else:
