@@ -196,6 +196,10 @@ def read_gguf(path: str | os.PathLike[str], name: str | None = None) -> ModelDes
         vocab = [int(t.shape[-1]) for t in reader.tensors if t.name == "token_embd.weight" and len(t.shape) > 1]
         alignment = int(getattr(reader, "alignment", 32) or 32)
     except Exception as e:  # gguf-py raises ValueError, IndexError, struct/numpy errors on bad files
+        cut = _truncated_at(shown, size)
+        if cut is not None:
+            raise FitInputError(f"{shown}: truncated: tensor {cut[0]} ends at byte {cut[1]} but the file has "
+                                f"{size} bytes; download it again") from None  # fmt: skip
         raise FitInputError(f"{shown}: a damaged or truncated GGUF file ({type(e).__name__}: {e})") from None
     end = max((off + n for _, n, off in tensors), default=0)
     if end > size:
@@ -215,3 +219,61 @@ def _field_value(field: Any) -> Any:
         return field.contents()
     except Exception:
         return None
+
+
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # GGUF value types
+
+
+def _truncated_at(path: str, size: int) -> tuple[str, int] | None:
+    """(tensor, end byte) of the first tensor whose data the file does not hold; None if the header is bad."""
+    import struct
+
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    def u(f: Any, fmt: str) -> int:
+        return int(struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0])
+
+    def text(f: Any) -> str:
+        return str(f.read(u(f, "<Q")).decode("utf-8", "replace"))
+
+    def skip(f: Any, vtype: int) -> None:
+        if vtype in _SCALAR_SIZES:
+            f.seek(_SCALAR_SIZES[vtype], 1)
+        elif vtype == 8:
+            f.seek(u(f, "<Q"), 1)
+        elif vtype == 9:
+            etype, n = u(f, "<I"), u(f, "<Q")
+            if etype in _SCALAR_SIZES:
+                f.seek(n * _SCALAR_SIZES[etype], 1)
+            else:
+                for _ in range(n):
+                    skip(f, etype)
+        else:
+            raise ValueError(vtype)
+
+    try:
+        with open(path, "rb") as f:
+            f.seek(8)
+            n_tensors, n_kv = u(f, "<Q"), u(f, "<Q")
+            alignment = 32
+            for _ in range(n_kv):
+                key, vtype = text(f), u(f, "<I")
+                if key == "general.alignment" and vtype == 4:
+                    alignment = u(f, "<I")
+                else:
+                    skip(f, vtype)
+            infos = []
+            for _ in range(n_tensors):
+                name, n_dims = text(f), u(f, "<I")
+                n = 1
+                for _ in range(n_dims):
+                    n *= u(f, "<Q")
+                block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(u(f, "<I"))]
+                infos.append((name, u(f, "<Q"), n // block * type_size))
+            start = pad(f.tell(), alignment)
+    except (OSError, ValueError, KeyError, struct.error, MemoryError):
+        return None
+    for name, offset, nbytes in infos:
+        if start + offset + nbytes > size:
+            return name, start + offset + nbytes
+    return None

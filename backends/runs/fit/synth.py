@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -52,31 +53,7 @@ def write_moe_model(out: str | os.PathLike[str], shape: MoeShape = MoeShape(), s
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     g = gguf.GGUFWriter(str(path), "gpt-oss")
-    g.add_name("gptoss-top random gpt-oss-shaped model")
-    g.add_context_length(shape.ctx)
-    g.add_embedding_length(d)
-    g.add_block_count(shape.layers)
-    g.add_feed_forward_length(f)
-    g.add_expert_feed_forward_length(f)
-    g.add_expert_count(e)
-    g.add_expert_used_count(shape.experts_used)
-    g.add_head_count(shape.heads)
-    g.add_head_count_kv(shape.heads_kv)
-    g.add_key_length(hd)
-    g.add_value_length(hd)
-    g.add_rope_dimension_count(hd)
-    g.add_rope_freq_base(150000.0)
-    g.add_layer_norm_rms_eps(1e-5)
-    g.add_sliding_window(shape.swa)
-    g.add_vocab_size(len(tokens))
-    g.add_file_type(gguf.LlamaFileType.ALL_F32)
-    g.add_tokenizer_model("gpt2")
-    g.add_tokenizer_pre("gpt-2")
-    g.add_token_list(tokens)
-    g.add_token_types([1] * (len(tokens) - 8) + [3] * 8)
-    g.add_token_merges(merges)
-    g.add_bos_token_id(len(tokens) - 8)
-    g.add_eos_token_id(len(tokens) - 1)
+    _metadata(g, shape, tokens, merges)
     g.add_tensor("token_embd.weight", w(len(tokens), d))
     g.add_tensor("output_norm.weight", np.ones(d, np.float32))
     g.add_tensor("output.weight", w(len(tokens), d))
@@ -101,3 +78,33 @@ def write_moe_model(out: str | os.PathLike[str], shape: MoeShape = MoeShape(), s
     g.write_tensors_to_file()
     g.close()
     return path
+
+
+def _metadata(g: Any, shape: MoeShape, tokens: list[str], merges: list[str]) -> None:
+    import gguf
+
+    g.add_name("gptoss-top random gpt-oss-shaped model")
+    g.add_context_length(shape.ctx)
+    g.add_embedding_length(shape.embd)
+    g.add_block_count(shape.layers)
+    g.add_feed_forward_length(shape.ff)
+    g.add_expert_feed_forward_length(shape.ff)
+    g.add_expert_count(shape.experts)
+    g.add_expert_used_count(shape.experts_used)
+    g.add_head_count(shape.heads)
+    g.add_head_count_kv(shape.heads_kv)
+    g.add_key_length(shape.head_dim)
+    g.add_value_length(shape.head_dim)
+    g.add_rope_dimension_count(shape.head_dim)
+    g.add_rope_freq_base(150000.0)
+    g.add_layer_norm_rms_eps(1e-5)
+    g.add_sliding_window(shape.swa)
+    g.add_vocab_size(len(tokens))
+    g.add_file_type(gguf.LlamaFileType.ALL_F32)
+    g.add_tokenizer_model("gpt2")
+    g.add_tokenizer_pre("gpt-2")
+    g.add_token_list(tokens)
+    g.add_token_types([1] * (len(tokens) - 8) + [3] * 8)
+    g.add_token_merges(merges)
+    g.add_bos_token_id(len(tokens) - 8)
+    g.add_eos_token_id(len(tokens) - 1)
