@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.speed import SpeedModel, layers_from_ratio
+
 GUARDRAIL_TEXT = (
     "Model loading was stopped due to insufficient system resources. Under the current settings, this model "
     "requires approximately 13.42 GB of memory, and continuing to load it would likely overload your system "
@@ -88,6 +90,7 @@ class FakeLMStudio:
     loaded: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_stats: dict[str, Any] | None = None
     loads: list[dict[str, Any]] = field(default_factory=list)
+    speed: SpeedModel | None = None  # decode rate by `lms load --gpu` (tests/fakes/speed.py)
 
     def __post_init__(self) -> None:
         self.p = PROFILES[self.profile]
@@ -146,7 +149,7 @@ class FakeLMStudio:
             msg = f'Model "{key}" not found. Please specify a valid model.'
             return 404, {"error": {"type": "model_not_found", "message": msg}}
         self.loads.append({"model": key, "context_length": ctx, "gpu": gpu, "via": via})
-        if "guardrail" in self.faults:
+        if "guardrail" in self.faults or (self.speed and self.speed.refuses(layers_from_ratio(gpu, self.speed.layers))):
             msg = f'Failed to load model "{key}". Error: {GUARDRAIL_TEXT}'
             return 400, {"error": {"type": "invalid_request", "code": "model_load_failed", "message": msg}}
         with self._lock:
@@ -161,6 +164,13 @@ class FakeLMStudio:
             for i in targets:
                 del self.loaded[i]
         return bool(targets)
+
+    def rate_now(self, key: str) -> float:
+        """This run's decode rate: the speed model's at the loaded offload, else tokens_per_second."""
+        insts = self.instances_of(key)
+        if self.speed is None or not insts:
+            return self.tokens_per_second
+        return self.speed.draw(layers_from_ratio(self.loaded[insts[0]]["gpu"], self.speed.layers))
 
     def ps(self) -> list[dict[str, Any]]:
         out = []
@@ -345,7 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _pace(self, i: int, t_first: float) -> bool:
         """Sleep until token i is due; False when the server is stopping."""
-        due = t_first + i / self.server_fake.tokens_per_second
+        due = t_first + i / (getattr(self, "tps", None) or self.server_fake.tokens_per_second)
         delay = due - time.perf_counter()
         return not self.server_fake._stop.wait(delay) if delay > 0 else not self.server_fake._stop.is_set()
 
@@ -372,6 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(f.prefill_s)
         ev("prompt_processing.end")
         r, a, _ = self._plan(body.get("max_output_tokens"))
+        self.tps = f.rate_now(key)
         t_first = time.perf_counter()
         t_last, n, error = t_first, 0, None
         for kind, toks in (("reasoning", r), ("message", a)):

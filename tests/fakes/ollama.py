@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.speed import SpeedModel, layers_from_num_gpu
+
 PROFILES = ("current", "old")
 VERSIONS = {"current": "0.12.6", "old": "0.5.7"}
 THINK_VALUES = ("high", "medium", "low", "max", True, False)
@@ -128,6 +130,7 @@ class FakeOllama:
         faults: Faults | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        speed: SpeedModel | None = None,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {PROFILES}")
@@ -137,6 +140,7 @@ class FakeOllama:
         self.models = {m.name: m for m in models}
         self.vram_bytes = vram_bytes
         self.faults = faults or Faults()
+        self.speed = speed  # decode rate by num_gpu (tests/fakes/speed.py), instead of tokens_per_s
         self.requests: list[Recorded] = []
         self.finals: list[dict[str, Any]] = []  # every `done` line sent, metrics included
         self.disconnects = 0  # streams the client closed before the end
@@ -341,10 +345,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {**base, **_text(chat, "content", ""), "done_reason": "unload", "done": True})
             return
         reloaded, ld = fake.schedule(model, options, keep_alive)
-        if reloaded and faults.load_error:
+        refused = fake.speed is not None and fake.speed.refuses(layers_from_num_gpu(ld.num_gpu, model.block_count))
+        if reloaded and (faults.load_error or refused):
             with fake.lock:
                 fake.loaded.pop(model.name, None)
-            self._send(500, {"error": faults.load_error})
+            # Ollama's words when a model does not fit (llm/server.go)
+            self._send(500, {"error": faults.load_error or "model requires more system memory than is available"})
             return
         if reloaded and fake.stopping.wait(fake.load_s):
             return
@@ -379,8 +385,12 @@ class _Handler(BaseHTTPRequestHandler):
         # The current server puts the last token on the `done` line; a client must keep it.
         last = script.pop() if fake.profile == "current" and script else None
         t_eval, n = time.perf_counter_ns(), 0
+        tps = fake.tokens_per_s
+        if fake.speed is not None:  # one rate per run, paced by deadline so waits do not add up
+            tps = fake.speed.draw(layers_from_num_gpu(ld.num_gpu, model.block_count))
         for kind, text in script:
-            if fake.stopping.wait(1 / fake.tokens_per_s):
+            wait = 1 / tps if fake.speed is None else (t_eval + (n + 1) * 1e9 / tps - time.perf_counter_ns()) / 1e9
+            if fake.stopping.wait(max(0.0, wait)):
                 return
             if n == faults.die_after:
                 self._chunk(b'{"model":"' + model.name.encode() + b'","created_at":"20')
@@ -396,7 +406,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._line({"model": model.name, "created_at": _now(), **_text(chat, kind, text), "done": False})
             n += 1
         if last is not None:
-            fake.stopping.wait(1 / fake.tokens_per_s)
+            fake.stopping.wait(1 / tps)
             n += 1
         eval_ns = time.perf_counter_ns() - t_eval if n else 0
         final: dict[str, Any] = {"model": model.name, "created_at": _now(), **_text(chat, *(last or ("content", "")))}
