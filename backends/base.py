@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeGuard, runtime_checkable
+
+if TYPE_CHECKING:
+    import httpx
 
 BackendKind = Literal["lmstudio", "ollama", "llamacpp", "openai"]
 BACKEND_KINDS: tuple[BackendKind, ...] = ("lmstudio", "ollama", "llamacpp", "openai")
@@ -17,6 +20,14 @@ ReasoningEffort = Literal["low", "medium", "high"]
 REASONING_EFFORTS: tuple[ReasoningEffort, ...] = ("low", "medium", "high")
 # Offload as the user writes it: LM Studio slider layers (24 = all of gpt-oss-20b), or "max" / "off".
 GpuLayers = int | Literal["max", "off"]
+
+
+def is_backend_kind(value: object) -> TypeGuard[BackendKind]:
+    return value in BACKEND_KINDS
+
+
+def is_reasoning_effort(value: object) -> TypeGuard[ReasoningEffort]:
+    return value in REASONING_EFFORTS
 
 
 # --------------------------------------------------------------------------------------------------
@@ -150,6 +161,39 @@ class Prepared:
 
 
 # --------------------------------------------------------------------------------------------------
+# What a backend can do, declared rather than guessed from its kind
+
+# How a pattern's context length and GPU offload reach the server:
+#   per_request   sent with every chat request (Ollama `options`); a change reloads the model
+#   server_start  fixed when the server starts (llama.cpp `-c`, `-ngl`): a managed server is relaunched
+#   load_call     a separate load step before the chat (LM Studio `lms load`, `/api/v1/models/load`)
+#   none          the API cannot take them (a plain OpenAI-compatible server); prepare() warns
+LoadApplies = Literal["per_request", "server_start", "load_call", "none"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    load_applies: LoadApplies
+    # It launches the server itself and owns the process (`pid`), so the probes can watch that
+    # process, and health checks know that "not started yet" is not "down".
+    owns_process: bool = False
+    # The server measures its own figures (decode rate, prompt rate) and reports them in the stream.
+    server_timings: bool = False
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Settings for building a backend beyond its endpoint; each kind takes those that apply to it."""
+
+    # llama.cpp: launch and own a llama-server per pattern (the pattern names a GGUF file).
+    managed: bool = False
+    server_bin: str | None = None  # llama.cpp: the llama-server binary; None looks for one
+    # The one seam for tests: every adapter builds its HTTP clients on this transport
+    # (httpx.MockTransport, or one that forwards to a loopback fake). None: the network.
+    transport: httpx.AsyncBaseTransport | None = None
+
+
+# --------------------------------------------------------------------------------------------------
 # The protocol
 
 
@@ -159,6 +203,16 @@ class Backend(Protocol):
 
     kind: ClassVar[BackendKind]
     url: str
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend does, as the rest of gptoss-top may rely on."""
+        ...
+
+    @property
+    def pid(self) -> int | None:
+        """The server process this backend started and owns; None when it owns none (yet)."""
+        ...
 
     async def health(self) -> Health:
         """Is the server there, and what is it? Never raises."""

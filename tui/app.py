@@ -13,6 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from backends.base import Backend
+from backends.probes.sampler import HardwareSampler
 from backends.runs.patterns import Pattern
 from backends.runs.results import ResultsStore
 from backends.runs.session import BackendPool
@@ -107,7 +108,7 @@ def make_app(
     patterns: list[Pattern] | None = None,
     config: str | None = None,
     pool_factory: Callable[[Pattern], Backend] | None = None,
-    sampler: Any | None = None,
+    sampler: HardwareSampler | None = None,
     clock: Clock = time.perf_counter,
     store: ResultsStore | None = None,
     repeat: int | None = None,
@@ -137,12 +138,7 @@ def run_app(config: str | None, patterns: list[Pattern] | None, interval: float,
     """What `gptoss-top` (and `gptoss-top demo`) open."""
     if config is None and patterns is None:
         config = find_default_file()
-    sampler = None
-    try:
-        from backends.probes import Sampler
+    from backends.probes.sampler import make_sampler
 
-        sampler = Sampler(interval_s=interval)
-    except Exception:
-        sampler = None
-    app = make_app(config=config, patterns=patterns, sampler=sampler, repeat=repeat, interval=interval)
+    app = make_app(config=config, patterns=patterns, sampler=make_sampler(interval), repeat=repeat, interval=interval)
     return app.run() or 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from backends.probes.sampler import HardwareSampler
 from backends.runs.patterns import Pattern, PatternError, load_patterns
 from backends.runs.record import RunRecord
 from backends.runs.results import ResultsStore
@@ -20,7 +20,7 @@ DEFAULT_FILE = "gptoss-top.toml"
 class Services:
     pool: BackendPool
     store: ResultsStore
-    sampler: Any | None = None  # backends.probes.Sampler, or a fake with latest/history/peaks
+    sampler: HardwareSampler | None = None
     clock: Clock = time.perf_counter
     patterns: list[Pattern] = field(default_factory=list)
     pattern_path: str | None = None

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 
 from backends.probes.model import (
     AppleSample,
@@ -28,6 +28,38 @@ from backends.probes.model import (
     Snapshot,
     worse_pressure,
 )
+
+
+class HardwareSampler(Protocol):
+    """What the app and a run use of a sampler: `Sampler` here, fixed snapshots in tests."""
+
+    interval_s: float
+
+    @property
+    def latest(self) -> Snapshot | None: ...
+
+    @property
+    def history(self) -> tuple[Snapshot, ...]: ...
+
+    def set_backend(self, pid: int | None, port: int | None) -> None:
+        """Watch this server process (found by its pid, or by the port it listens on)."""
+        ...
+
+    def sample_now(self) -> Snapshot: ...
+
+    def peaks(self, since: float, until: float | None = None) -> Peaks: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def make_sampler(interval_s: float = 1.0) -> HardwareSampler | None:
+    """The sampler the TUI and `bench` run: every probe that applies here; None if none can start."""
+    try:
+        return Sampler(interval_s=interval_s)
+    except Exception:  # a probe library that breaks at import must not stop a benchmark
+        return None
 
 
 def detect_probes() -> list[Probe]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import tomli_w
 
-from backends.base import BackendKind, GpuLayers, ReasoningEffort
+from backends.base import BackendKind, GpuLayers, ReasoningEffort, is_backend_kind, is_reasoning_effort
 from backends.probes.remote.source import SourceError, parse_source
 from backends.runs.pattern_check import (
     HOST_KEYS,
@@ -281,6 +281,8 @@ def _build(e: Entry, name: str, base: Path, loc: Locator) -> Pattern | None:
     # A key of the wrong type was reported by check_keys; the pattern is not built either way.
     if e.failed or wrong_type(e.merged):
         return None
+    if not is_backend_kind(backend) or not (effort is None or is_reasoning_effort(effort)):
+        return None  # reported by backend_and_url / check_limits
     temperature = e.number("temperature")
     first_token = e.number("first_token_timeout_s")
     return Pattern(

@@ -1,7 +1,9 @@
 """One run of one pattern: prepare the backend, stream, meter, sample the hardware, make the record.
 
 A run never raises for anything the server or the network does: every failure becomes a record with
-`ok: false` and an `error` a user can act on, and whatever text arrived before it is kept.
+`ok: false`, an `error` that says what happened and an `error_hint` that says what to do, and
+whatever text arrived before it is kept. A stopped run (its task cancelled) keeps its partial record
+on the `Run` for the sweep to store before the cancellation goes on.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+import urllib.parse
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from backends.base import (
     Backend,
@@ -25,55 +28,59 @@ from backends.base import (
     LoadSpec,
     Prepared,
     ReasoningDelta,
+    ServerOptions,
     StreamEvent,
     redact,
 )
+from backends.probes.model import Peaks
+from backends.probes.sampler import HardwareSampler
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
 from backends.runs.stats import Clock, Meter
-from backends.servers.registry import make_backend
+from backends.servers.registry import factory, make_backend
 
-
-class PeakSource(Protocol):
-    """What the session needs from the hardware sampler (backends.probes.Sampler)."""
-
-    def peaks(self, since: float, until: float | None = None) -> Any: ...
-
-    def set_backend(self, pid: int | None, port: int | None = None) -> None: ...
-
-    def sample_now(self) -> Any: ...
-
-
-EventCallback = Callable[[StreamEvent, Meter], None]
-StatusCallback = Callable[[str], None]
-
-
-def _backend_key(p: Pattern) -> tuple[Any, ...]:
-    # One backend object per server; a managed llama-server is shared by the patterns that use it.
-    managed = p.backend == "llamacpp" and bool(p.model_path)
-    return (p.backend, "managed" if managed else p.url, p.api_key_env, p.server_bin, p.timeout_s)
+BackendKey = Hashable
 
 
 class BackendPool:
-    """Backends for patterns, reused across runs; closes them (and managed servers) on exit."""
+    """Backends for patterns, reused across runs; closes them (and managed servers) on exit.
+
+    The pool's key is the one identity of a backend: patterns with the same key share it (a managed
+    llama-server is shared by the patterns that run one), and the screen matches health answers by it.
+    """
 
     def __init__(self, factory: Callable[[Pattern], Backend] | None = None) -> None:
         self._factory = factory or self._make
-        self._backends: dict[tuple[Any, ...], Backend] = {}
+        self._backends: dict[BackendKey, Backend] = {}
 
     @staticmethod
     def _make(p: Pattern) -> Backend:
         endpoint = Endpoint(p.url, p.api_key(), timeout_s=p.timeout_s)
-        options: dict[str, Any] = {}
-        if p.backend == "llamacpp":
-            options["server_bin"] = p.server_bin
-        return make_backend(p.backend, endpoint, **options)  # type: ignore[arg-type]
+        options = ServerOptions(managed=bool(p.model_path), server_bin=p.server_bin)
+        return make_backend(p.backend, endpoint, options)
+
+    @staticmethod
+    def key(p: Pattern) -> BackendKey:
+        # A pattern that names a model file runs its own server: where it listens is not the file's URL.
+        where = "managed" if p.model_path else p.url
+        return (p.backend, where, p.api_key_env, p.server_bin, p.timeout_s)
 
     def get(self, p: Pattern) -> Backend:
-        key = _backend_key(p)
+        key = self.key(p)
         if key not in self._backends:
             self._backends[key] = self._factory(p)
         return self._backends[key]
+
+    def peek(self, p: Pattern) -> Backend | None:
+        """The pattern's backend if one was made; never makes one."""
+        return self._backends.get(self.key(p))
+
+    async def open(self, p: Pattern) -> Backend:
+        """`get`, with the server kind's module imported in a thread the first time (httpx and all
+        take 0.1-0.5 s), so the event loop never waits for an import."""
+        if self.key(p) not in self._backends and self._factory == self._make:
+            await asyncio.to_thread(factory, p.backend)
+        return self.get(p)
 
     def all(self) -> list[Backend]:
         return list(self._backends.values())
@@ -83,6 +90,60 @@ class BackendPool:
             with contextlib.suppress(Exception):
                 await b.aclose()
         self._backends.clear()
+
+
+# --------------------------------------------------------------------------------------------------
+# What a run tells while it goes
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    index: int  # 1-based position of this run in the sweep
+    total: int
+    pattern: Pattern
+    repeat: int  # 1-based repeat of this pattern
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    pattern: Pattern
+    text: str  # "A: loading gpt-oss-20b (ctx 4096, gpu 24)", "A: streaming", ...
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    index: int
+    total: int
+    pattern: Pattern
+    repeat: int
+    record: RunRecord  # stopped runs too (error_kind "cancelled")
+    save_error: str | None = None  # the results store could not keep it: why
+
+
+RunEvent = RunStarted | RunProgress | RunFinished
+Report = Callable[[RunEvent], None]
+
+
+class LiveSink(Protocol):
+    """Where a run's stream goes as it arrives (the screen's buffers). Called on the event loop for
+    every token, so it must only store, never draw."""
+
+    def start(self, meter: Meter) -> None:
+        """The request is sent; `meter` measures this run from now on."""
+        ...
+
+    def on_event(self, event: StreamEvent) -> None: ...
+
+
+@dataclass
+class RunContext:
+    """What a run may use beyond the pattern; all optional."""
+
+    clock: Clock = time.perf_counter
+    sampler: HardwareSampler | None = None
+    sampler_clock: Clock = time.monotonic
+    live: LiveSink | None = None
+    report: Report | None = None
 
 
 def now_iso() -> str:
@@ -98,119 +159,175 @@ async def resolve_model_path(value: str | None) -> str | None:
     return await asyncio.to_thread(resolve, value)
 
 
-@dataclass
-class RunContext:
-    """What a run may use beyond the pattern; all optional."""
-
-    clock: Clock = time.perf_counter
-    sampler: PeakSource | None = None
-    sampler_clock: Clock = time.monotonic
-    on_event: EventCallback | None = None
-    on_status: StatusCallback | None = None
-    on_meter: Callable[[Meter], None] | None = None
-    # A stopped run (its task cancelled) still produces a record: it is handed here before the
-    # cancellation goes on, so the caller can store it.
-    on_cancelled: Callable[[RunRecord], None] | None = None
+# --------------------------------------------------------------------------------------------------
+# One run
 
 
-async def run_pattern(pattern: Pattern, backend: Backend, repeat: int = 1, ctx: RunContext | None = None) -> RunRecord:
-    """Run the pattern once; the record is complete whether the run worked or not."""
-    ctx = ctx or RunContext()
-    rec = RunRecord(
-        pattern=pattern.name,
-        backend=pattern.backend,
-        url=pattern.url,
-        model=pattern.model,
-        context_length=pattern.context_length,
-        gpu_layers=pattern.gpu_layers,
-        repeat=repeat,
-        started_at=now_iso(),
-    )
-    secrets = (pattern.api_key(),)
-    meter = Meter(ctx.clock)
-    if ctx.on_meter:
-        ctx.on_meter(meter)
-    reasoning: list[str] = []
-    answer: list[str] = []
-    t_sample0 = ctx.sampler_clock()
-    prepared: Prepared | None = None
-    try:
-        status(ctx, f"{pattern.name}: loading {pattern.model} ({pattern.settings()})")
-        spec = LoadSpec(
+class Run:
+    """One run of a pattern on a backend. `record` is filled in as the run goes, so a stopped run
+    still has one (see `execute`)."""
+
+    def __init__(self, pattern: Pattern, backend: Backend, repeat: int = 1, ctx: RunContext | None = None) -> None:
+        self.pattern = pattern
+        self.backend = backend
+        self.ctx = ctx or RunContext()
+        self.record = RunRecord(
+            pattern=pattern.name,
+            backend=pattern.backend,
+            url=pattern.url,
             model=pattern.model,
             context_length=pattern.context_length,
             gpu_layers=pattern.gpu_layers,
-            model_path=await resolve_model_path(pattern.model_path),
+            repeat=repeat,
+            started_at=now_iso(),
         )
-        prepared = await backend.prepare(spec)
-        rec.warnings.extend(prepared.warnings)
-        if ctx.sampler is not None:
-            ctx.sampler.set_backend(getattr(backend, "pid", None), _port(backend.url))
-        if pattern.backend == "llamacpp" and backend.url != rec.url:
-            rec.url = backend.url  # managed: the port it was given
+        self.meter = Meter(self.ctx.clock)
+        self._reasoning: list[str] = []
+        self._answer: list[str] = []
+        self._prepared: Prepared | None = None
+        self._t_sample0 = self.ctx.sampler_clock()
+
+    async def execute(self) -> RunRecord:
+        """Run it; the record is complete whether the run worked or not. When the task is cancelled,
+        `record` holds the stopped run (error_kind "cancelled") and the cancellation goes on."""
+        rec = self.record
+        try:
+            await self._stream(await self._prepare())
+            rec.ok = True
+        except BackendError as e:
+            self._failed(e.message, e.code, e.hint)
+        except asyncio.CancelledError:
+            self.meter.stop()
+            self._failed("stopped by the user", "cancelled", None)
+            self._finish()
+            raise
+        except Exception as e:
+            self._failed(f"unexpected {type(e).__name__}: {e}", "internal", None)
+        finally:
+            self.meter.stop()
+        self._finish()
+        await self._fill_loaded()
+        await self._fill_peaks()
+        self._progress("done" if rec.ok else "failed")
+        return rec
+
+    async def _prepare(self) -> LoadSpec:
+        p = self.pattern
+        self._progress(f"loading {p.model} ({p.settings()})")
+        spec = LoadSpec(
+            model=p.model,
+            context_length=p.context_length,
+            gpu_layers=p.gpu_layers,
+            model_path=await resolve_model_path(p.model_path),
+        )
+        self._prepared = await self.backend.prepare(spec)
+        self.record.warnings.extend(self._prepared.warnings)
+        if self.backend.capabilities.owns_process:
+            self.record.url = self.backend.url  # a managed server listens where it was started
+        if self.ctx.sampler is not None:
+            self.ctx.sampler.set_backend(self.backend.pid, _port(self.backend.url))
+        return spec
+
+    async def _stream(self, spec: LoadSpec) -> None:
+        p = self.pattern
         request = ChatRequest.simple(
-            pattern.model,
-            pattern.prompt,
-            system=pattern.system_prompt,
-            max_tokens=pattern.max_tokens,
-            reasoning_effort=pattern.reasoning_effort,
-            temperature=pattern.temperature,
-            seed=pattern.seed,
+            p.model,
+            p.prompt,
+            system=p.system_prompt,
+            max_tokens=p.max_tokens,
+            reasoning_effort=p.reasoning_effort,
+            temperature=p.temperature,
+            seed=p.seed,
             load=spec,
         )
-        status(ctx, f"{pattern.name}: streaming")
-        t_sample0 = ctx.sampler_clock()
-        await _sample(ctx)  # the state the run starts in, model loaded: a short run still has a window
+        self._progress("streaming")
+        self._t_sample0 = self.ctx.sampler_clock()
+        await self._sample()  # the state the run starts in, model loaded: a short run still has a window
+        meter, live = self.meter, self.ctx.live
         meter.start()
-        async for event in _with_first_token_timeout(backend.stream(request), pattern.first_token_timeout_s):
+        if live is not None:
+            live.start(meter)
+        async for event in _with_first_token_timeout(self.backend.stream(request), p.first_token_timeout_s):
             meter.on_event(event)
             if isinstance(event, ReasoningDelta):
-                reasoning.append(event.text)
+                self._reasoning.append(event.text)
             elif isinstance(event, ContentDelta):
-                answer.append(event.text)
-            if ctx.on_event:
-                ctx.on_event(event, meter)
-        rec.ok = True
-    except BackendError as e:
-        rec.error = redact(str(e), secrets)
-        rec.error_kind = e.code
-    except asyncio.CancelledError:
-        rec.error = "stopped by the user"
-        rec.error_kind = "cancelled"
-        _finish(rec, meter, reasoning, answer, prepared)
-        if ctx.on_cancelled:
-            ctx.on_cancelled(rec)
-        raise
-    except Exception as e:
-        rec.error = redact(f"unexpected {type(e).__name__}: {e}", secrets)
-        rec.error_kind = "internal"
-    finally:
-        meter.stop()
-    _finish(rec, meter, reasoning, answer, prepared)
-    await _fill_loaded(rec, backend, prepared)
-    if ctx.sampler is not None:
-        await _sample(ctx)
-        _fill_peaks(rec, ctx.sampler.peaks(t_sample0, ctx.sampler_clock()))
-    status(ctx, f"{pattern.name}: {'done' if rec.ok else 'failed'}")
-    return rec
+                self._answer.append(event.text)
+            if live is not None:
+                live.on_event(event)
 
+    def _failed(self, message: str, kind: str, hint: str | None) -> None:
+        secrets = (self.pattern.api_key(),)
+        self.record.error = redact(message, secrets)
+        self.record.error_hint = redact(hint, secrets) if hint else None
+        self.record.error_kind = kind
 
-async def _sample(ctx: RunContext) -> None:
-    if ctx.sampler is not None:
+    def _progress(self, text: str) -> None:
+        if self.ctx.report is not None:
+            self.ctx.report(RunProgress(self.pattern, f"{self.pattern.name}: {text}"))
+
+    async def _sample(self) -> None:
+        if self.ctx.sampler is not None:
+            try:
+                await asyncio.to_thread(self.ctx.sampler.sample_now)
+            except Exception:  # probes never raise; still, a record matters more than a sample
+                pass
+
+    def _finish(self) -> None:
+        rec, f, prepared = self.record, self.meter.figures(), self._prepared
+        rec.reasoning = "".join(self._reasoning)
+        rec.answer = "".join(self._answer)
+        rec.prompt_tokens = f.prompt_tokens
+        rec.completion_tokens = f.completion_tokens
+        rec.reasoning_tokens = f.reasoning_tokens
+        rec.ttft_s = f.ttft_s
+        rec.ttft_client_s = f.ttft_client_s
+        rec.ttft_answer_s = f.ttft_answer_s
+        rec.prompt_tps = f.prompt_tps
+        rec.decode_tps = f.decode_tps
+        rec.decode_tps_client = f.decode_tps_client
+        rec.total_s = f.total_s
+        rec.stats_source = f.stats_source if f.decode_tps is not None else None
+        rec.finish_reason = f.finish_reason
+        rec.load_s = f.load_s if f.load_s is not None else (prepared.load_s if prepared else None)
+
+    async def _fill_loaded(self) -> None:
+        rec = self.record
         try:
-            await asyncio.to_thread(ctx.sampler.sample_now)
-        except Exception:  # probes never raise; still, a record matters more than a sample
-            pass
+            loaded = await asyncio.wait_for(self.backend.loaded(), 5.0)
+        except Exception:
+            loaded = []
+        match: LoadedModel | None = next((m for m in loaded if m.name == rec.model), None)
+        if match is None and len(loaded) == 1:
+            match = loaded[0]
+        if match is None and self._prepared is not None:
+            match = self._prepared.loaded
+        if match is None:
+            return
+        rec.loaded_context_length = match.context_length
+        rec.loaded_size_bytes = match.size_bytes
+        rec.loaded_vram_bytes = match.vram_bytes
+        rec.loaded_detail = match.detail or None
+
+    async def _fill_peaks(self) -> None:
+        sampler = self.ctx.sampler
+        if sampler is None:
+            return
+        await self._sample()
+        peaks: Peaks = sampler.peaks(self._t_sample0, self.ctx.sampler_clock())
+        rec = self.record
+        rec.peak_vram_bytes = peaks.peak_vram_bytes
+        rec.peak_ram_used_bytes = peaks.peak_ram_used_bytes
+        rec.memory_pressure_peak = peaks.memory_pressure_peak
+        rec.swap_delta_bytes = peaks.swap_delta_bytes
 
 
-def status(ctx: RunContext, text: str) -> None:
-    if ctx.on_status:
-        ctx.on_status(text)
+async def run_pattern(pattern: Pattern, backend: Backend, repeat: int = 1, ctx: RunContext | None = None) -> RunRecord:
+    """Run the pattern once and return its record (nothing is stored: `run_sweep` stores)."""
+    return await Run(pattern, backend, repeat, ctx).execute()
 
 
 def _port(url: str) -> int | None:
-    import urllib.parse
-
     try:
         return urllib.parse.urlsplit(url).port
     except ValueError:
@@ -221,73 +338,32 @@ async def _with_first_token_timeout(
     events: AsyncIterator[StreamEvent], timeout_s: float | None
 ) -> AsyncIterator[StreamEvent]:
     """Pass events through; fail if no reasoning or answer token arrives within timeout_s."""
+    it = aiter(events)
     try:
-        if timeout_s is None:
-            async for ev in events:
+        if timeout_s is not None:
+            async for ev in _until_first_token(it, timeout_s):
                 yield ev
-            return
-        it = aiter(events)
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            try:
-                ev = await asyncio.wait_for(anext(it), max(remaining, 0.001))
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise BackendTimeout(
-                    f"no token within {timeout_s:g} s (first_token_timeout_s)",
-                    hint="the model may be loading or the prompt is long; raise first_token_timeout_s",
-                ) from None
-            yield ev
-            if isinstance(ev, ReasoningDelta | ContentDelta) and ev.text:
-                break
         async for ev in it:
             yield ev
     finally:
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
+        if isinstance(it, AsyncGenerator):  # closing the stream cancels the request
             with contextlib.suppress(Exception):
-                await aclose()
+                await it.aclose()
 
 
-def _finish(rec: RunRecord, meter: Meter, reasoning: list[str], answer: list[str], prepared: Prepared | None) -> None:
-    f = meter.figures()
-    rec.reasoning = "".join(reasoning)
-    rec.answer = "".join(answer)
-    rec.prompt_tokens = f.prompt_tokens
-    rec.completion_tokens = f.completion_tokens
-    rec.reasoning_tokens = f.reasoning_tokens
-    rec.ttft_s = f.ttft_s
-    rec.ttft_client_s = f.ttft_client_s
-    rec.ttft_answer_s = f.ttft_answer_s
-    rec.prompt_tps = f.prompt_tps
-    rec.decode_tps = f.decode_tps
-    rec.decode_tps_client = f.decode_tps_client
-    rec.total_s = f.total_s
-    rec.stats_source = f.stats_source if f.decode_tps is not None else None
-    rec.finish_reason = f.finish_reason
-    rec.load_s = f.load_s if f.load_s is not None else (prepared.load_s if prepared else None)
-
-
-async def _fill_loaded(rec: RunRecord, backend: Backend, prepared: Prepared | None) -> None:
-    try:
-        loaded = await asyncio.wait_for(backend.loaded(), 5.0)
-    except Exception:
-        loaded = []
-    match: LoadedModel | None = next((m for m in loaded if m.name == rec.model), None)
-    if match is None and len(loaded) == 1:
-        match = loaded[0]
-    if match is None and prepared is not None:
-        match = prepared.loaded
-    if match is None:
-        return
-    rec.loaded_context_length = match.context_length
-    rec.loaded_size_bytes = match.size_bytes
-    rec.loaded_vram_bytes = match.vram_bytes
-    rec.loaded_detail = match.detail or None
-
-
-def _fill_peaks(rec: RunRecord, peaks: Any) -> None:
-    for name in ("peak_vram_bytes", "peak_ram_used_bytes", "memory_pressure_peak", "swap_delta_bytes"):
-        setattr(rec, name, getattr(peaks, name, None))
+async def _until_first_token(it: AsyncIterator[StreamEvent], timeout_s: float) -> AsyncIterator[StreamEvent]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            ev = await asyncio.wait_for(anext(it), max(deadline - loop.time(), 0.001))
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise BackendTimeout(
+                f"no token within {timeout_s:g} s (first_token_timeout_s)",
+                hint="the model may be loading or the prompt is long; raise first_token_timeout_s",
+            ) from None
+        yield ev
+        if isinstance(ev, ReasoningDelta | ContentDelta) and ev.text:
+            return

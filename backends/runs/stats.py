@@ -37,6 +37,18 @@ class Figures:
     deltas: int  # token-bearing events seen by the client
 
 
+@dataclass(frozen=True)
+class LiveFigures:
+    """The figures of a run while it streams, as the live panel shows them. None is unknown."""
+
+    tps: float | None  # rolling decode rate over the meter's window
+    ttft_s: float | None
+    prompt_tps: float | None
+    completion_tokens: int | None
+    reasoning_tokens: int | None
+    elapsed_s: float
+
+
 def merge_stats(old: ServerStats | None, new: ServerStats) -> ServerStats:
     """Later non-None figures replace earlier ones (timings per token, then the final chunk)."""
     if old is None:
@@ -64,10 +76,6 @@ class Meter:
     def start(self) -> None:
         """Call when the request is sent."""
         self._t0 = self._clock()
-
-    @property
-    def started(self) -> bool:
-        return self._t0 is not None
 
     @property
     def tokens(self) -> int:
@@ -121,6 +129,18 @@ class Meter:
         # The rate across the window that ends now, so a stall shows as a falling rate.
         span = now - self._recent[0]
         return (len(self._recent) - 1) / span if span > 0 else None
+
+    def live(self) -> LiveFigures:
+        """What the meter knows now, frozen: the live panel reads this, never the meter."""
+        f = self.figures()
+        return LiveFigures(
+            tps=self.live_tps(),
+            ttft_s=f.ttft_s,
+            prompt_tps=f.prompt_tps,
+            completion_tokens=f.completion_tokens,
+            reasoning_tokens=f.reasoning_tokens,
+            elapsed_s=self.elapsed(),
+        )
 
     def client_decode_tps(self, tokens: int | None = None) -> float | None:
         """Tokens after the first, over the time from first to last token."""

@@ -1,24 +1,18 @@
-"""Patterns × repeats: runs them in order, saves each record as it finishes, reports progress."""
+"""Patterns × repeats: runs them in order and saves each record as it finishes, stopped runs too.
+
+Every run goes through here, a single run being a sweep of one: the sweep is the one writer of the
+results store, and the one place that reports a run's start and end (`RunStarted`, `RunFinished`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Sequence
 
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
 from backends.runs.results import ResultsStore
-from backends.runs.session import BackendPool, RunContext, run_pattern
-
-
-@dataclass(frozen=True)
-class Progress:
-    index: int  # 1-based position of this run in the sweep
-    total: int
-    pattern: Pattern
-    repeat: int  # 1-based repeat of this pattern
-    record: RunRecord | None  # None when the run is starting
-    save_error: str | None = None
+from backends.runs.session import BackendPool, Run, RunContext, RunFinished, RunStarted
 
 
 def plan(patterns: Sequence[Pattern], repeat: int | None = None) -> list[tuple[Pattern, int]]:
@@ -41,16 +35,31 @@ async def run_sweep(
     store: ResultsStore | None = None,
     repeat: int | None = None,
     ctx: RunContext | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
 ) -> list[RunRecord]:
+    """Run every pattern `repeat` times (default: each pattern's own count); the records in run order.
+
+    When the task is cancelled, the run in progress is stored and reported as stopped, then the
+    cancellation goes on.
+    """
+    ctx = ctx or RunContext()
     runs = plan(patterns, repeat)
     records: list[RunRecord] = []
     for i, (p, rep) in enumerate(runs, start=1):
-        if on_progress:
-            on_progress(Progress(i, len(runs), p, rep, None))
-        rec = await run_pattern(p, pool.get(p), rep, ctx)
+        started = RunStarted(i, len(runs), p, rep)
+        if ctx.report is not None:
+            ctx.report(started)
+        run = Run(p, await pool.open(p), rep, ctx)
+        try:
+            rec = await run.execute()
+        except asyncio.CancelledError:
+            _keep(started, run.record, store, ctx)
+            raise
         records.append(rec)
-        err = store.append(rec) if store is not None else None
-        if on_progress:
-            on_progress(Progress(i, len(runs), p, rep, rec, err))
+        _keep(started, rec, store, ctx)
     return records
+
+
+def _keep(run: RunStarted, rec: RunRecord, store: ResultsStore | None, ctx: RunContext) -> None:
+    err = store.append(rec) if store is not None else None
+    if ctx.report is not None:
+        ctx.report(RunFinished(run.index, run.total, run.pattern, run.repeat, rec, err))

@@ -15,10 +15,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+import httpx
+
 from backends.base import (
     AuthError,
     BackendError,
     BackendKind,
+    Capabilities,
     ChatRequest,
     Endpoint,
     Health,
@@ -26,11 +29,13 @@ from backends.base import (
     LoadSpec,
     ModelInfo,
     Prepared,
+    ServerOptions,
     StreamEvent,
 )
 from backends.servers.llamaserver import ManagedServer, ServerConfig, find_server_binary, gguf_block_count, ngl_for
+from backends.servers.openai_compat import MODELS_PATH, chat_body, models_from_openai, stream_chat
 from backends.wire.http import Http, status_hint
-from backends.wire.openai_stream import error_from_payload, events_from_sse_bytes
+from backends.wire.openai_stream import error_from_payload
 
 HINT = "is llama-server running at that address? (start it, or give a model_path to let gptoss-top run it)"
 _METRIC = re.compile(r"^(llamacpp:[a-z_]+)(?:\{[^}]*\})?\s+([-+0-9.eE]+|NaN)$")
@@ -72,12 +77,15 @@ class LlamaCppBackend:
         self,
         endpoint: Endpoint,
         *,
+        managed: bool = False,
         model_path: str | None = None,
         server_bin: str | None = None,
         threads: int | None = None,
         extra_args: tuple[str, ...] = (),
         start_timeout_s: float = 300.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`managed` (or a `model_path`): launch llama-server per pattern; else attach to `endpoint`."""
         self.endpoint = endpoint
         self.url = endpoint.url.rstrip("/")
         self.model_path = model_path
@@ -86,11 +94,18 @@ class LlamaCppBackend:
         self.extra_args = extra_args
         self.start_timeout_s = start_timeout_s
         self.server: ManagedServer | None = None
-        self._http = Http(endpoint, unreachable_hint=HINT, classify=classify)
+        self._http = Http(endpoint, unreachable_hint=HINT, classify=classify, transport=transport)
+        self._capabilities = Capabilities(
+            load_applies="server_start", owns_process=managed or model_path is not None, server_timings=True
+        )
         self._props: dict[str, Any] | None = None
         # What is loaded cannot change between prepares (llama.cpp fixes it at start), so it is
         # asked once per prepare, not again after every run and every health check.
         self._loaded: LoadedModel | None = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
 
     @property
     def managed(self) -> bool:
@@ -133,11 +148,7 @@ class LlamaCppBackend:
         self.server = server
         await self._http.aclose()
         self.url = server.url
-        self._http = Http(
-            dataclasses.replace(self.endpoint, url=server.url),
-            unreachable_hint=HINT,
-            classify=classify,
-        )
+        self._http = self._http.moved(server.url)
         self._props = self._loaded = None
         return Prepared(load_s=load_s, loaded=await self._loaded_one())
 
@@ -203,24 +214,9 @@ class LlamaCppBackend:
         return parse_metrics(body) if isinstance(body, str) else {}
 
     async def list_models(self) -> list[ModelInfo]:
-        body = await self._http.get_json("/v1/models", timeout=10.0)
-        out = []
-        for m in body.get("data") or []:
-            if not isinstance(m, dict):
-                continue
-            meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
-            assert isinstance(meta, dict)
-            block = gguf_block_count(self.server.config.model_path) if self.server else None
-            out.append(
-                ModelInfo(
-                    name=str(m.get("id")),
-                    size_bytes=meta.get("size") if isinstance(meta.get("size"), int) else None,
-                    context_length=meta.get("n_ctx_train") if isinstance(meta.get("n_ctx_train"), int) else None,
-                    block_count=block,
-                    loaded=True,
-                )
-            )
-        return out
+        models = models_from_openai(await self._http.get_json(MODELS_PATH, timeout=10.0))
+        block = gguf_block_count(self.server.config.model_path) if self.server else None
+        return [dataclasses.replace(m, block_count=block, loaded=True) for m in models]
 
     async def loaded(self) -> list[LoadedModel]:
         try:
@@ -255,28 +251,20 @@ class LlamaCppBackend:
     # -- streaming ---------------------------------------------------------------------------------
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if request.max_tokens is not None:
-            body["max_tokens"] = request.max_tokens
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        if request.seed is not None:
-            body["seed"] = request.seed
+        body = chat_body(request)
         if request.reasoning_effort:
             # chat_template_kwargs works on every build; newer ones also read the top-level field.
             body["chat_template_kwargs"] = {"reasoning_effort": request.reasoning_effort}
-            body["reasoning_effort"] = request.reasoning_effort
         return body
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        async with self._http.stream("POST", "/v1/chat/completions", json=self.body(request)) as chunks:
-            async for event in events_from_sse_bytes(chunks):
-                yield event
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        return stream_chat(self._http, self.body(request))
+
+
+def create(endpoint: Endpoint, options: ServerOptions) -> LlamaCppBackend:
+    return LlamaCppBackend(
+        endpoint, managed=options.managed, server_bin=options.server_bin, transport=options.transport
+    )
 
 
 def _n_ctx(props: dict[str, Any]) -> int | None:

@@ -14,9 +14,12 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
+import httpx
+
 from backends.base import (
     BackendError,
     BackendKind,
+    Capabilities,
     ChatRequest,
     ContentDelta,
     Endpoint,
@@ -28,6 +31,7 @@ from backends.base import (
     ModelNotFound,
     Prepared,
     ReasoningDelta,
+    ServerOptions,
     ServerStats,
     StreamBroken,
     StreamEvent,
@@ -48,6 +52,7 @@ from backends.servers.openai_compat import (
     models_from_openai,
     stream_chat,
 )
+from backends.wire.fields import count, number, obj, positive_int, text
 from backends.wire.framing import Malformed, aiter_sse, parse_json_object
 from backends.wire.http import Http
 from backends.wire.openai_stream import NOT_JSON_HINT, error_from_payload
@@ -60,42 +65,23 @@ def classify(status: int, body: Any) -> BackendError:
     return refused or classify_openai(status, body, not_found_hint=NOT_FOUND_HINT)
 
 
-def _dict(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
-
-
-def _str(v: Any) -> str | None:
-    return v if isinstance(v, str) else None
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-def _pos_int(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
-
-
-def _count(v: Any) -> int | None:
-    # A token count of 0 is a known 0 (no reasoning at low effort), unlike a context length of 0.
-    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
-
-
 def stats_from_chat_end(data: dict[str, Any]) -> ServerStats:
-    s = _dict(_dict(data.get("result")).get("stats"))
-    tps = _num(s.get("tokens_per_second"))
+    s = obj(obj(data.get("result")).get("stats"))
+    tps = number(s.get("tokens_per_second"))
     return ServerStats(
-        prompt_tokens=_count(s.get("input_tokens")),
-        completion_tokens=_count(s.get("total_output_tokens")),
-        reasoning_tokens=_count(s.get("reasoning_output_tokens")),
+        prompt_tokens=count(s.get("input_tokens")),
+        completion_tokens=count(s.get("total_output_tokens")),
+        reasoning_tokens=count(s.get("reasoning_output_tokens")),
         decode_tps=tps if tps is not None and tps > 0 else None,
-        ttft_s=_num(s.get("time_to_first_token_seconds")),
-        load_s=_num(s.get("model_load_time_seconds")),
+        ttft_s=number(s.get("time_to_first_token_seconds")),
+        load_s=number(s.get("model_load_time_seconds")),
     )
 
 
 class LMStudioBackend:
     kind: ClassVar[BackendKind] = "lmstudio"
+    capabilities: ClassVar[Capabilities] = Capabilities(load_applies="load_call", server_timings=True)
+    pid: ClassVar[None] = None
 
     def __init__(
         self,
@@ -104,13 +90,13 @@ class LMStudioBackend:
         lms: str | None = None,
         block_count: int | None = None,
         lms_timeout_s: float = 600.0,
-        http: Http | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """`lms`: path of the CLI; None looks it up on PATH, "" never uses it."""
         if endpoint.api_key is None and os.environ.get("LM_API_TOKEN"):
             endpoint = replace(endpoint, api_key=os.environ["LM_API_TOKEN"])
         self.url = endpoint.url.rstrip("/")
-        self._http = http or Http(endpoint, unreachable_hint=UNREACHABLE_HINT, classify=classify)
+        self._http = Http(endpoint, unreachable_hint=UNREACHABLE_HINT, classify=classify, transport=transport)
         self._secret = endpoint.api_key
         self._lms = shutil.which("lms") if lms is None else (lms or None)
         self._block_count = block_count
@@ -160,8 +146,8 @@ class LMStudioBackend:
         self._api = "v1"
         models = [r for r in rows if isinstance(r, dict) and isinstance(r.get("key"), str)]
         for r in models:
-            reasoning = _dict(r.get("capabilities")).get("reasoning")
-            opts = _dict(reasoning).get("allowed_options")
+            reasoning = obj(r.get("capabilities")).get("reasoning")
+            opts = obj(reasoning).get("allowed_options")
             self._reasoning_options[r["key"]] = [str(o) for o in opts] if isinstance(opts, list) else None
         return models
 
@@ -188,9 +174,9 @@ class LMStudioBackend:
             return [
                 ModelInfo(
                     name=r["id"],
-                    family=_str(r.get("arch")),
-                    quantization=_str(r.get("quantization")),
-                    context_length=_pos_int(r.get("max_context_length")),
+                    family=text(r.get("arch")),
+                    quantization=text(r.get("quantization")),
+                    context_length=positive_int(r.get("max_context_length")),
                     block_count=self._blocks(r["id"]),
                     loaded=r.get("state") == "loaded",
                 )
@@ -205,11 +191,11 @@ class LMStudioBackend:
     def _info_v1(self, r: dict[str, Any]) -> ModelInfo:
         return ModelInfo(
             name=r["key"],
-            size_bytes=_pos_int(r.get("size_bytes")),
-            family=_str(r.get("architecture")),
-            parameter_size=_str(r.get("params_string")),
-            quantization=_str(_dict(r.get("quantization")).get("name")),
-            context_length=_pos_int(r.get("max_context_length")),
+            size_bytes=positive_int(r.get("size_bytes")),
+            family=text(r.get("architecture")),
+            parameter_size=text(r.get("params_string")),
+            quantization=text(obj(r.get("quantization")).get("name")),
+            context_length=positive_int(r.get("max_context_length")),
             block_count=self._blocks(r["key"]),
             loaded=bool(r.get("loaded_instances")),
         )
@@ -221,8 +207,8 @@ class LMStudioBackend:
                 return [
                     LoadedModel(
                         name=str(inst.get("id") or r["key"]),
-                        context_length=_pos_int(_dict(inst.get("config")).get("context_length")),
-                        size_bytes=_pos_int(r.get("size_bytes")),
+                        context_length=positive_int(obj(inst.get("config")).get("context_length")),
+                        size_bytes=positive_int(r.get("size_bytes")),
                         detail=self._offload_detail(r["key"]),
                     )
                     for r in v1
@@ -231,7 +217,7 @@ class LMStudioBackend:
                 ]
             v0 = await self._v0_models() or []
             return [
-                LoadedModel(name=r["id"], context_length=_pos_int(r.get("loaded_context_length")))
+                LoadedModel(name=r["id"], context_length=positive_int(r.get("loaded_context_length")))
                 for r in v0
                 if r.get("state") == "loaded"
             ]
@@ -285,7 +271,7 @@ class LMStudioBackend:
         if row is None:
             raise ModelNotFound(f"LM Studio at {self.url} has no model {spec.model!r}", hint=NOT_FOUND_HINT)
         instances = [i for i in row.get("loaded_instances") or [] if isinstance(i, dict)]
-        ctx_now = {_pos_int(_dict(i.get("config")).get("context_length")) for i in instances}
+        ctx_now = {positive_int(obj(i.get("config")).get("context_length")) for i in instances}
         if instances and (spec.context_length is None or ctx_now == {spec.context_length}):
             return None  # already as asked: reloading would only cost time
         for inst in instances:
@@ -296,7 +282,7 @@ class LMStudioBackend:
         answer = await self._http.request("POST", "/api/v1/models/load", json=body, timeout=self._lms_timeout_s)
         if isinstance(answer, dict) and "error" in answer:  # some failures come back with 200
             raise classify(200, answer)
-        return _num(answer.get("load_time_seconds")) if isinstance(answer, dict) else None
+        return number(answer.get("load_time_seconds")) if isinstance(answer, dict) else None
 
     async def _prepare_with_lms(self, spec: LoadSpec, warnings: list[str]) -> tuple[LoadedModel | None, float | None]:
         try:
@@ -336,8 +322,8 @@ class LMStudioBackend:
         key = str(p.get("modelKey") or p.get("identifier"))
         return LoadedModel(
             name=str(p.get("identifier") or key),
-            context_length=_pos_int(p.get("contextLength")),
-            size_bytes=_pos_int(p.get("sizeBytes")),
+            context_length=positive_int(p.get("contextLength")),
+            size_bytes=positive_int(p.get("sizeBytes")),
             detail=self._offload_detail(key),
         )
 
@@ -408,8 +394,8 @@ class LMStudioBackend:
                 yield ReasoningDelta(data["content"])
             elif name == "message.delta" and isinstance(data.get("content"), str):
                 yield ContentDelta(data["content"])
-            elif name == "model_load.end" and _num(data.get("load_time_seconds")) is not None:
-                yield ServerStats(load_s=_num(data.get("load_time_seconds")))
+            elif name == "model_load.end" and number(data.get("load_time_seconds")) is not None:
+                yield ServerStats(load_s=number(data.get("load_time_seconds")))
             elif name == "error":
                 error = self._stream_error(data, model)  # chat.end follows with what was generated
             elif name == "chat.end":
@@ -421,7 +407,7 @@ class LMStudioBackend:
         raise error or StreamBroken("the stream from LM Studio ended before chat.end", hint="did LM Studio crash?")
 
     def _stream_error(self, data: dict[str, Any], model: str) -> BackendError:
-        err = _dict(data.get("error"))
+        err = obj(data.get("error"))
         msg = redact(str(err.get("message") or err.get("type") or "unknown error"), (self._secret,))
         if err.get("type") == "model_not_found":
             return ModelNotFound(f"LM Studio has no model {model!r}: {msg}", hint=NOT_FOUND_HINT)
@@ -432,3 +418,7 @@ class LMStudioBackend:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def create(endpoint: Endpoint, options: ServerOptions) -> LMStudioBackend:
+    return LMStudioBackend(endpoint, transport=options.transport)

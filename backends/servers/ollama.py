@@ -21,6 +21,7 @@ from backends.base import (
     AuthError,
     BackendError,
     BackendKind,
+    Capabilities,
     ChatRequest,
     ContentDelta,
     ContextOverflow,
@@ -35,10 +36,12 @@ from backends.base import (
     ModelNotFound,
     Prepared,
     ReasoningDelta,
+    ServerOptions,
     ServerStats,
     StreamBroken,
     StreamEvent,
 )
+from backends.wire.fields import count, obj, positive_int, text
 from backends.wire.framing import Malformed, aiter_ndjson
 from backends.wire.http import Http, status_hint
 from backends.wire.openai_stream import InlineReasoningSplitter
@@ -121,9 +124,9 @@ def processor_detail(size: int | None, size_vram: int | None) -> str:
 
 def stats_from_final(line: dict[str, Any]) -> ServerStats:
     """ServerStats from the `done: true` line; every figure the server left out stays None."""
-    prompt_n, prompt_ns = _count(line, "prompt_eval_count"), _count(line, "prompt_eval_duration")
-    eval_n, eval_ns = _count(line, "eval_count"), _count(line, "eval_duration")
-    load_ns, total_ns = _count(line, "load_duration"), _count(line, "total_duration")
+    prompt_n, prompt_ns = positive_int(line.get("prompt_eval_count")), positive_int(line.get("prompt_eval_duration"))
+    eval_n, eval_ns = positive_int(line.get("eval_count")), positive_int(line.get("eval_duration"))
+    load_ns, total_ns = positive_int(line.get("load_duration")), positive_int(line.get("total_duration"))
     return ServerStats(
         prompt_tokens=prompt_n,
         prompt_tokens_processed=prompt_n,
@@ -135,11 +138,6 @@ def stats_from_final(line: dict[str, Any]) -> ServerStats:
         decode_s=eval_ns / _NS if eval_ns else None,
         total_s=total_ns / _NS if total_ns else None,
     )
-
-
-def _count(d: dict[str, Any], key: str) -> int | None:
-    v = d.get(key)
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
 
 
 class LineReader:
@@ -212,14 +210,20 @@ def _chat_message(role: str, content: str) -> dict[str, str]:
 
 class OllamaBackend:
     kind: ClassVar[BackendKind] = "ollama"
+    capabilities: ClassVar[Capabilities] = Capabilities(load_applies="per_request", server_timings=True)
+    pid: ClassVar[None] = None
 
     def __init__(
-        self, endpoint: Endpoint, *, keep_alive: str | int = "10m", client: httpx.AsyncClient | None = None
+        self,
+        endpoint: Endpoint,
+        *,
+        keep_alive: str | int = "10m",
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.url = endpoint.url.rstrip("/")
         self.keep_alive = keep_alive
-        self._http = Http(endpoint, unreachable_hint=UNREACHABLE_HINT, classify=classify, client=client)
+        self._http = Http(endpoint, unreachable_hint=UNREACHABLE_HINT, classify=classify, transport=transport)
         self._info: dict[str, ModelInfo] = {}
 
     # ---------------------------------------------------------------------------------------------
@@ -245,15 +249,15 @@ class OllamaBackend:
         loaded = {m.name for m in await self.loaded()}
         out = []
         for m in _models(body):
-            d = _dict(m.get("details"))
+            d = obj(m.get("details"))
             name = str(m.get("name") or m.get("model") or "")
             out.append(
                 ModelInfo(
                     name=name,
-                    size_bytes=_int(m.get("size")),
-                    family=_str(d.get("family")),
-                    parameter_size=_str(d.get("parameter_size")),
-                    quantization=_str(d.get("quantization_level")),
+                    size_bytes=count(m.get("size")),
+                    family=text(d.get("family")),
+                    parameter_size=text(d.get("parameter_size")),
+                    quantization=text(d.get("quantization_level")),
                     loaded=name in loaded,
                 )
             )
@@ -264,15 +268,15 @@ class OllamaBackend:
         if model in self._info:
             return self._info[model]
         body = await self._http.request("POST", "/api/show", json={"model": model})
-        mi, d = _dict(_dict(body).get("model_info")), _dict(_dict(body).get("details"))
-        arch = _str(mi.get("general.architecture")) or ""
+        mi, d = obj(obj(body).get("model_info")), obj(obj(body).get("details"))
+        arch = text(mi.get("general.architecture")) or ""
         info = ModelInfo(
             name=model,
-            family=_str(d.get("family")) or arch or None,
-            parameter_size=_str(d.get("parameter_size")),
-            quantization=_str(d.get("quantization_level")),
-            context_length=_int(mi.get(f"{arch}.context_length")) or _suffix(mi, ".context_length"),
-            block_count=_int(mi.get(f"{arch}.block_count")) or _suffix(mi, ".block_count"),
+            family=text(d.get("family")) or arch or None,
+            parameter_size=text(d.get("parameter_size")),
+            quantization=text(d.get("quantization_level")),
+            context_length=count(mi.get(f"{arch}.context_length")) or _suffix(mi, ".context_length"),
+            block_count=count(mi.get(f"{arch}.block_count")) or _suffix(mi, ".block_count"),
         )
         self._info[model] = info
         return info
@@ -284,15 +288,15 @@ class OllamaBackend:
             return []
         out = []
         for m in _models(body):
-            size, vram = _int(m.get("size")), _int(m.get("size_vram"))
+            size, vram = count(m.get("size")), count(m.get("size_vram"))
             out.append(
                 LoadedModel(
                     name=str(m.get("name") or m.get("model") or ""),
                     # Only newer servers report it; older ones leave it out (backends.md §9.5).
-                    context_length=_int(m.get("context_length")),
+                    context_length=count(m.get("context_length")),
                     size_bytes=size,
                     vram_bytes=vram,
-                    expires_at=_str(m.get("expires_at")),
+                    expires_at=text(m.get("expires_at")),
                     detail=processor_detail(size, vram),
                 )
             )
@@ -396,17 +400,9 @@ def _same_model(a: str, b: str) -> bool:
     return a == b or a == f"{b}:latest" or b == f"{a}:latest"
 
 
-def _int(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def _dict(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
-
-
-def _str(v: Any) -> str | None:
-    return v if isinstance(v, str) and v else None
-
-
 def _suffix(d: dict[str, Any], suffix: str) -> int | None:
-    return next((v for k, v in d.items() if k.endswith(suffix) and _int(v)), None)
+    return next((v for k, v in d.items() if k.endswith(suffix) and positive_int(v)), None)
+
+
+def create(endpoint: Endpoint, options: ServerOptions) -> OllamaBackend:
+    return OllamaBackend(endpoint, transport=options.transport)

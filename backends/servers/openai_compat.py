@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+import httpx
+
 from backends.base import (
     AuthError,
     BackendError,
     BackendKind,
+    Capabilities,
     ChatRequest,
     ContextOverflow,
     Endpoint,
@@ -23,8 +26,10 @@ from backends.base import (
     ModelInfo,
     ModelNotFound,
     Prepared,
+    ServerOptions,
     StreamEvent,
 )
+from backends.wire.fields import obj, positive_int
 from backends.wire.http import Http, default_classify, status_hint
 from backends.wire.openai_stream import error_from_payload, events_from_sse_bytes
 
@@ -33,7 +38,7 @@ MODELS_PATH = "/v1/models"
 
 
 def chat_body(request: ChatRequest, *, reasoning_effort: bool = True) -> dict[str, Any]:
-    """The streaming request body; `reasoning_effort` is dropped for servers known to reject it."""
+    """The streaming request body; `reasoning_effort` is dropped for servers known to ignore it."""
     body: dict[str, Any] = {
         "model": request.model,
         "messages": [{"role": m.role, "content": m.content} for m in request.messages],
@@ -61,10 +66,6 @@ async def stream_chat(http: Http, body: dict[str, Any], path: str = CHAT_PATH) -
         raise http.clean(e) from None
 
 
-def _int(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
-
-
 def models_from_openai(body: Any) -> list[ModelInfo]:
     """`/v1/models` as vLLM (max_model_len), llama-server (meta) or a plain OpenAI server answers it."""
     data = body.get("data") if isinstance(body, dict) else None
@@ -72,9 +73,13 @@ def models_from_openai(body: Any) -> list[ModelInfo]:
     for row in data if isinstance(data, list) else []:
         if not isinstance(row, dict) or not isinstance(row.get("id"), str):
             continue
-        meta: dict[str, Any] = row["meta"] if isinstance(row.get("meta"), dict) else {}
-        ctx = _int(row.get("max_model_len")) or _int(row.get("context_length")) or _int(meta.get("n_ctx_train"))
-        out.append(ModelInfo(name=row["id"], size_bytes=_int(meta.get("size")), context_length=ctx))
+        meta = obj(row.get("meta"))
+        ctx = (
+            positive_int(row.get("max_model_len"))
+            or positive_int(row.get("context_length"))
+            or positive_int(meta.get("n_ctx_train"))
+        )
+        out.append(ModelInfo(name=row["id"], size_bytes=positive_int(meta.get("size")), context_length=ctx))
     return out
 
 
@@ -99,13 +104,16 @@ class OpenAICompatBackend:
     """A server that speaks only the OpenAI chat API; every figure beyond `usage` is client-measured."""
 
     kind: ClassVar[BackendKind] = "openai"
+    capabilities: ClassVar[Capabilities] = Capabilities(load_applies="none")
+    pid: ClassVar[None] = None
 
-    def __init__(self, endpoint: Endpoint, *, http: Http | None = None) -> None:
+    def __init__(self, endpoint: Endpoint, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.url = endpoint.url.rstrip("/")
-        self._http = http or Http(
+        self._http = Http(
             endpoint,
             unreachable_hint="is the server running, and is the URL (host and port) right?",
             classify=classify_openai,
+            transport=transport,
         )
 
     def __repr__(self) -> str:
@@ -165,3 +173,7 @@ def unsupported_load_warnings(spec: LoadSpec, what: str) -> list[str]:
     if spec.gpu_layers is not None:
         out.append(f"gpu_layers={spec.gpu_layers} cannot be set through {what}; the server's own GPU offload applies")
     return out
+
+
+def create(endpoint: Endpoint, options: ServerOptions) -> OpenAICompatBackend:
+    return OpenAICompatBackend(endpoint, transport=options.transport)

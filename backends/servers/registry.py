@@ -1,28 +1,59 @@
-"""Backend kinds → classes, default URLs; the only place that knows every backend module."""
+"""Backend kinds → factories, default URLs; the only place that knows every backend module.
+
+A server kind's module (httpx and all) is imported when a backend of that kind is first made.
+"""
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Protocol
 
-from backends.base import BACKEND_KINDS, Backend, BackendKind, Endpoint
+from backends.base import BACKEND_KINDS, Backend, BackendKind, Endpoint, ServerOptions
 
-_CLASSES: dict[BackendKind, tuple[str, str]] = {
-    "llamacpp": ("backends.servers.llamacpp", "LlamaCppBackend"),
-    "ollama": ("backends.servers.ollama", "OllamaBackend"),
-    "lmstudio": ("backends.servers.lmstudio", "LMStudioBackend"),
-    "openai": ("backends.servers.openai_compat", "OpenAICompatBackend"),
+
+class BackendFactory(Protocol):
+    def __call__(self, endpoint: Endpoint, options: ServerOptions, /) -> Backend: ...
+
+
+def _llamacpp() -> BackendFactory:
+    from backends.servers.llamacpp import create
+
+    return create
+
+
+def _ollama() -> BackendFactory:
+    from backends.servers.ollama import create
+
+    return create
+
+
+def _lmstudio() -> BackendFactory:
+    from backends.servers.lmstudio import create
+
+    return create
+
+
+def _openai() -> BackendFactory:
+    from backends.servers.openai_compat import create
+
+    return create
+
+
+_FACTORIES: dict[BackendKind, Callable[[], BackendFactory]] = {
+    "llamacpp": _llamacpp,
+    "ollama": _ollama,
+    "lmstudio": _lmstudio,
+    "openai": _openai,
 }
 
-# Where each server listens when nobody changed it. llama.cpp moved 8080 → 9931 in late builds.
+# Where each server listens when nobody changed it.
 _DEFAULT_URLS: dict[BackendKind, str] = {
     "lmstudio": "http://127.0.0.1:1234",
     "ollama": "http://127.0.0.1:11434",
     "llamacpp": "http://127.0.0.1:8080",
     "openai": "http://127.0.0.1:52415",  # exo's default
 }
-ALTERNATE_URLS: dict[BackendKind, tuple[str, ...]] = {"llamacpp": ("http://127.0.0.1:9931",)}
 
 
 def ollama_host_url(value: str | None) -> str | None:
@@ -50,15 +81,12 @@ def default_url(kind: BackendKind) -> str:
     return _DEFAULT_URLS[kind]
 
 
-def backend_class(kind: BackendKind) -> type[Any]:
-    if kind not in _CLASSES:
+def factory(kind: BackendKind) -> BackendFactory:
+    """The function that builds a backend of this kind (importing its module the first time)."""
+    if kind not in _FACTORIES:
         raise ValueError(f"unknown backend {kind!r}; expected one of {', '.join(BACKEND_KINDS)}")
-    module, name = _CLASSES[kind]
-    cls: type[Any] = getattr(importlib.import_module(module), name)
-    return cls
+    return _FACTORIES[kind]()
 
 
-def make_backend(kind: BackendKind, endpoint: Endpoint, **options: Any) -> Backend:
-    """Build a backend. `options` are backend-specific (llama.cpp: model_path, server_bin, ...)."""
-    backend: Backend = backend_class(kind)(endpoint, **options)
-    return backend
+def make_backend(kind: BackendKind, endpoint: Endpoint, options: ServerOptions | None = None) -> Backend:
+    return factory(kind)(endpoint, options or ServerOptions())

@@ -8,6 +8,7 @@ appears in a message.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,14 +31,18 @@ from backends.base import (
 Classify = Callable[[int, Any], BackendError]
 
 
-def make_client(endpoint: Endpoint, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.AsyncClient:
+def make_client(
+    endpoint: Endpoint,
+    headers: dict[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
     h = dict(headers or {})
     if endpoint.api_key:
         h["Authorization"] = f"Bearer {endpoint.api_key}"
     # timeout_s bounds every wait for data (a model load, a long prefill); the first-token limit is
     # the session's business, since it must not cut a slow load in prepare() or a pause mid-stream.
     timeout = httpx.Timeout(endpoint.timeout_s, connect=endpoint.connect_timeout_s)
-    return httpx.AsyncClient(base_url=endpoint.url.rstrip("/"), headers=h, timeout=timeout, **kwargs)
+    return httpx.AsyncClient(base_url=endpoint.url.rstrip("/"), headers=h, timeout=timeout, transport=transport)
 
 
 def body_of(response: httpx.Response) -> Any:
@@ -104,13 +109,23 @@ class Http:
         unreachable_hint: str,
         classify: Classify = default_classify,
         headers: dict[str, str] | None = None,
-        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.url = endpoint.url.rstrip("/")
         self.hint = unreachable_hint
         self.classify = classify
-        self.client = client or make_client(endpoint, headers)
+        self.transport = transport
+        self.client = make_client(endpoint, headers, transport)
+
+    def moved(self, url: str) -> Http:
+        """The same settings and transport for a server that now listens at `url` (a relaunch)."""
+        return Http(
+            dataclasses.replace(self.endpoint, url=url),
+            unreachable_hint=self.hint,
+            classify=self.classify,
+            transport=self.transport,
+        )
 
     def _redact(self, body: Any) -> Any:
         return redact_any(body, (self.endpoint.api_key,)) if self.endpoint.api_key else body

@@ -28,6 +28,7 @@ from backends.base import (
 from backends.runs.patterns import Pattern
 from backends.runs.results import ResultsStore
 from backends.runs.session import BackendPool, RunContext
+from backends.runs.stats import Meter
 from backends.runs.sweep import run_sweep
 from backends.servers.llamacpp import LlamaCppBackend, parse_metrics
 from backends.servers.llamaserver import gguf_block_count, ngl_for
@@ -221,18 +222,27 @@ async def test_server_killed_mid_stream_fails_that_run_and_keeps_the_others(
     store = ResultsStore(tmp_path / "results.jsonl")
     base: dict[str, Any] = dict(backend="llamacpp", url=own_llama_server.url, model="tiny", prompt="go", seed=1)
     patterns = [Pattern(name="first", max_tokens=16, **base), Pattern(name="killed", max_tokens=200_000, **base)]
-    killed = False
 
-    def on_event(event: StreamEvent, meter: object) -> None:
-        nonlocal killed
-        if not killed and isinstance(event, ReasoningDelta | ContentDelta) and getattr(meter, "tokens", 0) > 50:
-            killed = True
-            os.kill(own_llama_server.pid, signal.SIGKILL)
+    class KillAfter50:
+        """A LiveSink that kills the server once 50 tokens of a run have arrived."""
+
+        meter: Meter | None = None
+        killed = False
+
+        def start(self, meter: Meter) -> None:
+            self.meter = meter
+
+        def on_event(self, event: StreamEvent) -> None:
+            if self.killed or self.meter is None or not isinstance(event, ReasoningDelta | ContentDelta):
+                return
+            if self.meter.tokens > 50:
+                self.killed = True
+                os.kill(own_llama_server.pid, signal.SIGKILL)
 
     pool = BackendPool()
     try:
         records = await asyncio.wait_for(
-            run_sweep(patterns, pool=pool, store=store, ctx=RunContext(on_event=on_event)), timeout=60
+            run_sweep(patterns, pool=pool, store=store, ctx=RunContext(live=KillAfter50())), timeout=60
         )
     finally:
         await pool.aclose()

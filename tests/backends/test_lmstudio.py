@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from backends.base import (
@@ -32,8 +31,8 @@ from backends.base import (
 from backends.runs.stats import Meter
 from backends.servers.lms_cli import gpu_ratio, is_loopback
 from backends.servers.lmstudio import LMStudioBackend, classify
-from backends.wire.http import Http
 from tests.fakes.lmstudio import FakeLMStudio, Model, install_fake_lms
+from tests.fakes.transport import ForwardTo
 
 M20 = "openai/gpt-oss-20b"
 M120 = "openai/gpt-oss-120b"
@@ -458,8 +457,7 @@ async def test_remote_url_never_runs_the_local_lms(make_fake: MakeFake, lms: Lms
     fake = make_fake("0.4")
     remote = Endpoint("http://mac-mini.example:1234", timeout_s=10)
     # The client really talks to the loopback fake; the backend only sees a remote URL.
-    http = Http(remote, unreachable_hint="x", classify=classify, client=httpx.AsyncClient(base_url=fake.url))
-    b = LMStudioBackend(remote, http=http)
+    b = LMStudioBackend(remote, transport=ForwardTo(fake.url))
     try:
         prepared = await b.prepare(LoadSpec(M20, 8192, 23))
     finally:

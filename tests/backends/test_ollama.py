@@ -91,8 +91,7 @@ def mock_backend(routes: dict[str, Callable[[httpx.Request], httpx.Response]]) -
     def handler(request: httpx.Request) -> httpx.Response:
         return routes[request.url.path](request)
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://ollama.test")
-    return OllamaBackend(Endpoint("http://ollama.test"), client=client)
+    return OllamaBackend(Endpoint("http://ollama.test"), transport=httpx.MockTransport(handler))
 
 
 class Pieces(httpx.AsyncByteStream):

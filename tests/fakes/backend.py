@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from backends.base import (
     BackendKind,
+    Capabilities,
     ChatRequest,
     ContentDelta,
     Finished,
@@ -63,6 +64,9 @@ def words(text: str) -> list[str]:
 
 class FakeBackend:
     kind: ClassVar[BackendKind] = "llamacpp"
+    # An attached llama-server: it times itself, and gptoss-top did not start it.
+    capabilities: ClassVar[Capabilities] = Capabilities(load_applies="server_start", server_timings=True)
+    pid: ClassVar[None] = None
 
     def __init__(
         self,

@@ -34,7 +34,7 @@ from backends.probes.nvidia import NO_DRIVER, NO_LIBRARY, NvidiaProbe
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
 from backends.runs.results import ResultsStore, load_records
-from backends.runs.session import BackendPool, RunContext, run_pattern
+from backends.runs.session import BackendPool, RunContext, RunFinished, run_pattern
 from backends.runs.sweep import run_sweep
 from backends.servers.llamaserver import free_port
 from tests.conftest import REPO, RunningServer, start_server, stop_server
@@ -252,9 +252,12 @@ def check_failed_run(b: Bench, index: int, expect: Expect) -> dict[str, Any]:
     rec = b.out[index]
     assert rec["ok"] is False
     assert rec["error_kind"] == expect.kind, rec["error"]
-    for words in expect.says + expect.hint:
+    for words in expect.says:
         assert words in rec["error"], (words, rec["error"])
+    for words in expect.hint:
+        assert words in (rec["error_hint"] or ""), (words, rec["error_hint"])
     assert f"FAILED — {rec['error']}" in b.err  # the same words on stderr, as the run ends
+    assert rec["error_hint"] is None or f"what to do: {rec['error_hint']}" in b.err
     assert [r.ok for r in b.stored] == [r["ok"] for r in b.out], "every run, failed or not, is in results.jsonl"
     assert all(r["ok"] for i, r in enumerate(b.out) if i != index), [r["error"] for r in b.out]
     return rec
@@ -667,7 +670,7 @@ async def test_sweep_keeps_unsaved_records_in_memory(tmp_path: Path, monkeypatch
                 patterns,
                 pool=pool,
                 store=store,
-                on_progress=lambda p: errors.append(p.save_error) if p.record else None,
+                ctx=RunContext(report=lambda e: errors.append(e.save_error) if isinstance(e, RunFinished) else None),
             )
         finally:
             await pool.aclose()

@@ -114,7 +114,7 @@ def test_no_key_in_any_output_or_file(
         assert rec["ok"] is works, (p["name"], rec["error"])
         if not works:
             assert rec["error_kind"] == "auth", rec["error"]
-            assert "api_key_env" in rec["error"]  # and says where the key comes from
+            assert "api_key_env" in rec["error_hint"]  # and says where the key comes from
     # The echoing servers did send the key back, so the redaction is what kept it out.
     for name in ("lms-echo", "lms03-echo", "openai-echo"):
         assert "Bearer ***" in records[name]["error"], records[name]["error"]

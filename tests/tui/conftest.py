@@ -29,6 +29,8 @@ PATTERNS_TOML = {
 class StaticSampler:
     """The Sampler's interface over fixed snapshots: the same panels on every machine and run."""
 
+    interval_s = 1.0
+
     def __init__(self, snapshots: list[Snapshot]) -> None:
         self._history = tuple(snapshots)
         self.backend: tuple[int | None, int | None] = (None, None)
@@ -44,6 +46,9 @@ class StaticSampler:
 
     def set_backend(self, pid: int | None, port: int | None) -> None:
         self.backend = (pid, port)
+
+    def sample_now(self) -> Snapshot:
+        return self._history[-1]
 
     def peaks(self, since: float, until: float | None = None) -> Peaks:
         return compute_peaks(self._history)

@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 
 from tests.fakes.backend import FakeBackend
 from tui.app import GptossTop
+from tui.widgets.output import OutputPanel
 
 Snap = Callable[..., bool]
 
@@ -27,6 +28,8 @@ def after(*keys: str) -> Callable[[Pilot[Any]], Any]:
             if app.main.run_worker_ is not None:
                 await app.main.run_worker_.wait()
             await app.workers.wait_for_complete()
+            await pilot.pause()  # the run's messages (RunFinished, RunsEnded) are handled
+        await app.main.query_one(OutputPanel).settle()
         await pilot.pause()
 
     return run_before

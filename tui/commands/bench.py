@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backends.runs.record import FORMATS
-from tui.commands.common import EXIT_OK, EXIT_RUN_FAILED, add_adhoc, make_sampler, patterns_for, positive_int
+from tui.commands.common import EXIT_OK, EXIT_RUN_FAILED, add_adhoc, patterns_for, positive_int
 
 if TYPE_CHECKING:
     from backends.runs.patterns import Pattern
@@ -29,17 +29,20 @@ def register(sub: Any) -> None:
 def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
     import asyncio
 
+    from backends.probes.sampler import make_sampler
     from backends.runs.results import ResultsStore, render
-    from backends.runs.session import BackendPool, RunContext
-    from backends.runs.sweep import Progress, run_sweep
+    from backends.runs.session import BackendPool, RunContext, RunEvent, RunFinished, RunStarted
+    from backends.runs.sweep import run_sweep
 
     store = None if args.no_save else ResultsStore()
 
-    def progress(p: Progress) -> None:
+    def progress(p: RunEvent) -> None:
+        if not isinstance(p, RunStarted | RunFinished):
+            return
         head = f"[{p.index}/{p.total}] {p.pattern.name} ({p.pattern.settings()})"
         if p.pattern.repeat > 1 or (args.repeat or 1) > 1:
             head += f" run {p.repeat}"
-        if p.record is None:
+        if isinstance(p, RunStarted):
             print(f"{head} …", file=sys.stderr, flush=True)
             return
         r = p.record
@@ -49,6 +52,8 @@ def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
             print(f"{head}: {tps}{ttft}", file=sys.stderr, flush=True)
         else:
             print(f"{head}: FAILED — {r.error}", file=sys.stderr, flush=True)
+            if r.error_hint:
+                print(f"  what to do: {r.error_hint}", file=sys.stderr, flush=True)
         for w in r.warnings:
             print(f"  warning: {w}", file=sys.stderr, flush=True)
         if p.save_error:
@@ -61,7 +66,7 @@ def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
             await sampler.start()
         try:
             return await run_sweep(patterns, pool=pool, store=store, repeat=args.repeat,
-                                   ctx=RunContext(sampler=sampler), on_progress=progress)  # fmt: skip
+                                   ctx=RunContext(sampler=sampler, report=progress))  # fmt: skip
         finally:
             await pool.aclose()
             if sampler is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from backends.base import BACKEND_KINDS, REASONING_EFFORTS
 
@@ -115,14 +115,6 @@ def shipped_config(name: str) -> Path:
         if cand.is_file():
             return cand
     raise UsageError(f"shipped config {name} is missing from this installation")
-
-
-def make_sampler(interval: float) -> Any:
-    try:
-        from backends.probes import Sampler
-    except ImportError:
-        return None
-    return Sampler(interval_s=interval)
 
 
 def open_tui(config: str | None, args: argparse.Namespace, patterns: list[Pattern] | None = None) -> int:

@@ -7,8 +7,6 @@ panels redraw at the sampler's interval; the backend's health is asked every few
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import ClassVar, TypeVar
 
 from textual import on, work
@@ -23,14 +21,16 @@ from textual.widgets import Footer, OptionList, Static
 from textual.worker import Worker, WorkerState
 
 from backends.base import Health, LoadedModel
+from backends.probes.model import Snapshot
+from backends.runs import health, session
+from backends.runs.health import HealthReport
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
 from backends.runs.results import export
-from backends.runs.session import RunContext, run_pattern
-from backends.runs.sweep import Progress, run_sweep
-from backends.servers.registry import backend_class
+from backends.runs.session import BackendKey, RunContext
+from backends.runs.sweep import run_sweep
 from tui.live import LiveRun
-from tui.messages import HealthChecked, RunStatus
+from tui.messages import HealthChecked, RunFinished, RunProgress, RunsEnded, RunStarted
 from tui.services import Services
 from tui.widgets.hardware import HardwarePanel
 from tui.widgets.header import HeaderBar
@@ -52,10 +52,6 @@ WHAT_TO_DO = {
     "timeout": "the model may still be loading; r retries",
     "server_start_failed": "install llama-server (pip install 'gptoss-top[demo]') or set LLAMA_SERVER_BIN",
 }
-
-
-def backend_key(p: Pattern) -> str:
-    return f"{p.backend} {p.url} {p.model_path or ''}"
 
 
 class MainScreen(Screen[None]):
@@ -89,14 +85,15 @@ class MainScreen(Screen[None]):
         self.last_request: tuple[list[Pattern], bool] | None = None
         self.run_worker_: Worker[None] | None = None
         self._flush_timer: Timer | None = None
-        self._last_snapshot: object = None
+        self._last_snapshot: Snapshot | None = None
         self.view = "output"
-        # Backend kinds whose module is imported. Importing one (httpx and all) takes 0.1-0.5 s: it
-        # happens in a thread, so the first frame and the keys never wait for it.
-        self._imported: set[str] = set()
         self._health: tuple[list[LoadedModel], str | None] | None = None  # what the hardware view shows
-        self._last_health: tuple[object, Health] | None = None
+        self._last_health: tuple[BackendKey, Health] | None = None
         self._first_frame_done = False
+        # Runs begun by the worker, and the one whose RunStarted the screen has handled: tokens are
+        # drained into the output panel only while the two agree (see _flush).
+        self._run_seq = 0
+        self._shown_seq = 0
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -139,8 +136,8 @@ class MainScreen(Screen[None]):
         if self._health is not None:
             hardware.show_loaded(*self._health)
         results.show(self.services.records)
-        # The first health check imports the backend's module (in a thread, but it holds the GIL
-        # most of the time): after the first frame, not racing it.
+        # The first health check imports the server kind's module (in a thread, but it holds the
+        # GIL most of the time): after the first frame, not racing it.
         self._first_frame_done = True
         self._poll_health()
 
@@ -189,15 +186,10 @@ class MainScreen(Screen[None]):
 
     def _url_of(self, pattern: Pattern | None) -> str | None:
         # A managed llama-server's port is known only once it runs: ask the backend, not the file.
-        # Until its module is imported (the health check does that off the loop) the file's URL it is.
         if pattern is None:
             return None
-        if pattern.backend not in self._imported and self.running_pattern is None:
-            return pattern.url
-        try:
-            return self.services.pool.get(pattern).url
-        except Exception:
-            return pattern.url
+        backend = self.services.pool.peek(pattern)
+        return backend.url if backend is not None else pattern.url
 
     @on(OptionList.OptionHighlighted, "#patterns")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -281,63 +273,68 @@ class MainScreen(Screen[None]):
     @work(exclusive=True, group="run", exit_on_error=False)
     async def _run(self, patterns: list[Pattern], sweep: bool) -> None:
         s = self.services
-        ctx = RunContext(
-            clock=s.clock,
-            sampler=s.sampler,
-            on_event=self.live.on_event,
-            on_status=lambda text: self.post_message(RunStatus(text)),
-            on_meter=self.live.set_meter,
-            on_cancelled=self._cancelled,
-        )
+        ctx = RunContext(clock=s.clock, sampler=s.sampler, live=self.live, report=self._reporter(sweep))
         assert self._flush_timer is not None
         self._flush_timer.resume()
+        records = None
         try:
-            if not sweep:
-                p = patterns[0]
-                self._begin(p, p.name)
-                rec = await run_pattern(p, s.pool.get(p), 1, ctx)
-                self._recorded(rec, s.store.append(rec))
-                return
-
-            def progress(pr: Progress) -> None:
-                if pr.record is None:
-                    self._begin(pr.pattern, f"[{pr.index}/{pr.total}] {pr.pattern.name} run {pr.repeat}")
-                else:
-                    self._recorded(pr.record, pr.save_error)
-
-            recs = await run_sweep(patterns, pool=s.pool, store=s.store, repeat=s.repeat, ctx=ctx, on_progress=progress)
-            failed = sum(not r.ok for r in recs)
-            self.query_one(HeaderBar).set_status(f"sweep done: {len(recs)} runs, {failed} failed")
-            self.notify(f"sweep done: {len(recs)} runs, {failed} failed — R shows the results, e exports")
+            records = await run_sweep(patterns, pool=s.pool, store=s.store, repeat=s.repeat if sweep else 1, ctx=ctx)
         finally:
-            self._flush_timer.pause()
-            self._flush()
-            self.running_pattern = None
+            self.post_message(RunsEnded(records if sweep else None))
 
-    def _begin(self, pattern: Pattern, label: str) -> None:
-        self._flush()
-        self.live.reset()
+    def _reporter(self, sweep: bool) -> session.Report:
+        """The run's lifecycle as messages. Called in the worker, in order with the tokens, so the
+        live buffers are switched here and the messages carry what they need of them."""
+
+        def report(event: session.RunEvent) -> None:
+            if isinstance(event, session.RunStarted):
+                self._run_seq += 1
+                self.live.reset()
+                p = event.pattern
+                label = f"[{event.index}/{event.total}] {p.name} run {event.repeat}" if sweep else p.name
+                self.post_message(RunStarted(self._run_seq, p, label))
+            elif isinstance(event, session.RunProgress):
+                self.post_message(RunProgress(event.text))
+            else:
+                tail, spark = self.live.take(), tuple(self.live.spark)
+                self.live.stop()
+                self.post_message(RunFinished(self._run_seq, event.record, event.save_error, tail, spark))
+
+        return report
+
+    def on_run_started(self, message: RunStarted) -> None:
+        self._shown_seq = message.seq
+        pattern = message.pattern
         self.running_pattern = pattern
         self.query_one(HeaderBar).set_pattern(pattern, self._url_of(pattern))
-        self.query_one(OutputPanel).reset(label)
+        self.query_one(OutputPanel).reset(message.label)
         self.query_one(ThroughputPanel).reset()
+        self._flush()  # tokens that came before this message was handled
         self._poll_health()
 
-    def _cancelled(self, rec: RunRecord) -> None:
-        # run_pattern hands over the partial record before the cancellation goes on: store it.
-        self._recorded(rec, self.services.store.append(rec))
+    def on_run_progress(self, message: RunProgress) -> None:
+        if self.running:
+            self.query_one(HeaderBar).set_status(message.text)
 
-    def _recorded(self, rec: RunRecord, save_error: str | None) -> None:
-        self._flush()
+    def on_run_finished(self, message: RunFinished) -> None:
+        rec = message.record
+        reasoning, answer = message.tail
+        if reasoning or answer:
+            self.query_one(OutputPanel).write(reasoning, answer)
         s = self.services
         s.records.append(rec)
-        self.query_one(ThroughputPanel).show_final(rec, list(self.live.spark))
-        self.live.meter = None  # the final figures stay until the next run begins
+        self.query_one(ThroughputPanel).show_final(rec, message.spark)
         if results := self._panel(ResultsPanel):
             results.show(s.records)
-        out = self.query_one(OutputPanel)
         header = self.query_one(HeaderBar)
         header.set_pattern(header.pattern, rec.url)
+        self._show_outcome(rec)
+        if message.save_error:
+            self.notify(message.save_error, severity="warning", timeout=10)
+        self._poll_health()
+
+    def _show_outcome(self, rec: RunRecord) -> None:
+        out, header = self.query_one(OutputPanel), self.query_one(HeaderBar)
         if rec.error_kind == "cancelled":
             out.show_error(f"Stopped: {rec.pattern} — the partial run is recorded (r reruns).")
             header.set_status(f"{rec.pattern}: stopped")
@@ -346,17 +343,22 @@ class MainScreen(Screen[None]):
             header.set_status(f"{rec.pattern}: failed")
         else:
             header.set_status(f"{rec.pattern}: done")
-        if save_error:
-            self.notify(save_error, severity="warning", timeout=10)
-        self._poll_health()
+
+    def on_runs_ended(self, message: RunsEnded) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.pause()
+        self._flush()
+        self.running_pattern = None
+        if message.records is not None:
+            recs = message.records
+            failed = sum(not r.ok for r in recs)
+            self.query_one(HeaderBar).set_status(f"sweep done: {len(recs)} runs, {failed} failed")
+            self.notify(f"sweep done: {len(recs)} runs, {failed} failed — R shows the results, e exports")
 
     @staticmethod
     def error_text(rec: RunRecord) -> str:
-        text = f"{rec.pattern} failed: {rec.error}"
-        hint = WHAT_TO_DO.get(rec.error_kind or "", "r retries; 1-9 picks another pattern")
-        if " — " not in (rec.error or ""):
-            text += f"\nWhat to do: {hint}"
-        return text
+        hint = rec.error_hint or WHAT_TO_DO.get(rec.error_kind or "", "r retries; 1-9 picks another pattern")
+        return f"{rec.pattern} failed: {rec.error}\nWhat to do: {hint}"
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "run" and event.state == WorkerState.ERROR:
@@ -365,16 +367,15 @@ class MainScreen(Screen[None]):
             self.query_one(OutputPanel).show_error(f"Internal error: {type(err).__name__}: {err} — please report it.")
             self.query_one(HeaderBar).set_status("internal error")
 
-    def on_run_status(self, message: RunStatus) -> None:
-        if self.running:
-            self.query_one(HeaderBar).set_status(message.text)
-
     def _flush(self) -> None:
+        if self._shown_seq != self._run_seq:
+            return  # the run's RunStarted is not handled yet: its tokens wait in the buffers
         reasoning, answer = self.live.take()
         if reasoning or answer:
             self.query_one(OutputPanel).write(reasoning, answer)
-        if self.live.meter is not None:
-            self.query_one(ThroughputPanel).show_live(self.live.meter, self.live.spark)
+        figures = self.live.figures()
+        if figures is not None:
+            self.query_one(ThroughputPanel).show_live(figures, self.live.spark)
 
     # -- health, hardware ---------------------------------------------------------------------------
 
@@ -385,52 +386,40 @@ class MainScreen(Screen[None]):
         p = self.running_pattern or self.current
         if p is None:
             return
-        key = backend_key(p)
+        pool = self.services.pool
+        key = pool.key(p)
         try:
-            if p.backend not in self._imported:
-                await asyncio.to_thread(backend_class, p.backend)
-                self._imported.add(p.backend)
-            backend = self.services.pool.get(p)
+            backend = await pool.open(p)
         except Exception as e:
-            self.post_message(HealthChecked(key, Health(False, f"cannot set up the backend: {e}"), []))
+            self.post_message(HealthChecked(key, HealthReport(Health(False, f"cannot set up the backend: {e}"))))
             return
-        if p.backend == "llamacpp" and p.model_path and getattr(backend, "pid", None) is None:
-            if not (quiet and self._last_health == (key, Health(False))):
-                self._last_health = (key, Health(False))
-                self.post_message(HealthChecked(key, Health(False), [], note="llama-server starts on the first run"))
-            return
-        try:
-            health = await asyncio.wait_for(backend.health(), 5.0)
-        except Exception as e:
-            health = Health(False, f"health check failed ({type(e).__name__})")
-        unchanged = self._last_health == (key, health)
-        self._last_health = (key, health)
+        answer = await health.check(backend)
+        unchanged = self._last_health == (key, answer)
+        self._last_health = (key, answer)
         if quiet and unchanged:
             return
-        loaded = []
-        if health.ok:
-            with contextlib.suppress(Exception):
-                loaded = await asyncio.wait_for(backend.loaded(), 5.0)
-        self.post_message(HealthChecked(key, health, loaded))
+        self.post_message(HealthChecked(key, await health.report(backend, answer)))
 
     def on_health_checked(self, message: HealthChecked) -> None:
         p = self.running_pattern or self.current
-        if p is None or backend_key(p) != message.backend_key:
+        if p is None or self.services.pool.key(p) != message.backend_key:
             return  # an answer about a pattern no longer shown
         header = self.query_one(HeaderBar)
         if header.pattern is p and header.url != (url := self._url_of(p)):
             header.set_pattern(p, url)
-        header.set_health(message.health, message.note)
-        note = message.note or (None if message.health.ok else "server not reachable — no model information")
-        self._health = (message.loaded, note)
+        rep = message.report
+        header.set_health(rep.health, rep.note)
+        note = rep.note or (None if rep.health.ok else "server not reachable — no model information")
+        self._health = (rep.loaded, note)
         if hardware := self._panel(HardwarePanel):
-            hardware.show_loaded(message.loaded, note)
+            hardware.show_loaded(rep.loaded, note)
 
     def _refresh_hardware(self) -> None:
         if not (self.view == "hardware" or self.has_class("-roomy")):
             return  # hidden: drawn when it is shown (idle CPU is the point of a `top`)
         hardware = self._panel(HardwarePanel)
-        snap = getattr(self.services.sampler, "latest", None)
+        sampler = self.services.sampler
+        snap = sampler.latest if sampler is not None else None
         if hardware is not None and snap is not self._last_snapshot:
             self._last_snapshot = snap
             hardware.show_snapshot(snap)

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Digits, Sparkline, Static
 
 from backends.runs.record import RunRecord
-from backends.runs.stats import Meter
+from backends.runs.stats import LiveFigures
 from tui.widgets.fmt import DASH, num
 
 
@@ -58,12 +58,9 @@ class ThroughputPanel(Vertical):
             if s.data != data:
                 s.data = data
 
-    def show_live(self, meter: Meter | None, spark: Sequence[float]) -> None:
-        if meter is None:
-            return
-        f = meter.figures()
-        self._set("tok/s · live (2 s window)", _tps(meter.live_tps()), spark if len(spark) > 1 else [])
-        self._figures(f.ttft_s, f.prompt_tps, f.completion_tokens, f.reasoning_tokens, None, meter.elapsed())
+    def show_live(self, f: LiveFigures, spark: Sequence[float]) -> None:
+        self._set("tok/s · live (2 s window)", _tps(f.tps), spark if len(spark) > 1 else [])
+        self._figures(f.ttft_s, f.prompt_tps, f.completion_tokens, f.reasoning_tokens, None, f.elapsed_s)
 
     def show_final(self, rec: RunRecord, spark: Sequence[float]) -> None:
         if rec.decode_tps is None:
