@@ -8,12 +8,13 @@ figures, marked stale with their age and the error. Redrawn at the sampling inte
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from backends.probes.remote import HostView
 from tui.widgets.fmt import DASH, bar, gib_pair, level_style, num, pressure_text
 
 BAR = 10
@@ -23,7 +24,7 @@ def _frac(used: int | None, total: int | None) -> float | None:
     return None if used is None or not total else used / total
 
 
-def _age(view: Any) -> Text:
+def _age(view: HostView) -> Text:
     if view.snapshot is None and view.error is None:
         return Text("waiting for the first reading", style="dim")
     if not view.stale:
@@ -35,7 +36,7 @@ def _age(view: Any) -> Text:
     return t
 
 
-def host_text(view: Any, pattern: str | None = None) -> Text:
+def host_text(view: HostView, pattern: str | None = None) -> Text:
     """One host: a title line, memory, each GPU, what runs there."""
     t = Text()
     t.append(view.name, style="bold")
@@ -72,7 +73,7 @@ def host_text(view: Any, pattern: str | None = None) -> Text:
     return t
 
 
-def fleet_text(views: Sequence[Any], running: Mapping[str, str] | None = None) -> Text:
+def fleet_text(views: Sequence[HostView], running: Mapping[str, str] | None = None) -> Text:
     if not views:
         return Text('no hosts: add [hosts.NAME] tables to the pattern file (README "Remote hosts")', style="dim")
     running = running or {}
@@ -90,11 +91,11 @@ class FleetPanel(VerticalScroll, can_focus=False):
     FleetPanel > Static { border: round $primary-darken-1; height: auto; padding: 0 1; }
     """
 
-    def compose(self) -> Any:
+    def compose(self) -> ComposeResult:
         yield Static(fleet_text([]), id="fleet")
 
     def on_mount(self) -> None:
         self.query_one("#fleet").border_title = "Fleet"
 
-    def show(self, views: Sequence[Any], running: Mapping[str, str] | None = None) -> None:
+    def show(self, views: Sequence[HostView], running: Mapping[str, str] | None = None) -> None:
         self.query_one("#fleet", Static).update(fleet_text(views, running))
