@@ -1,0 +1,62 @@
+"""The prediction and the server's loaded figures in the run record; estimates for the pattern list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backends.probes.model import HostSample, Snapshot
+from backends.runs.fit.record import estimate_many, fill_record, server_loaded
+from backends.runs.patterns import load_patterns
+from backends.runs.record import RunRecord
+from tests.fit.conftest import DATA
+
+REPO = Path(__file__).resolve().parent.parent.parent
+MIB = 1 << 20
+HOST = Snapshot(0.0, host=HostSample(mem_total_bytes=32 << 30, mem_available_bytes=24 << 30))
+
+
+class Sampler:
+    latest = HOST
+
+
+class ManagedBackend:
+    def __init__(self, log: Path) -> None:
+        self.log_path = str(log)
+
+
+def record(backend: str = "llamacpp") -> RunRecord:
+    return RunRecord("A", backend, "http://127.0.0.1:1", "gpt-oss-20b", 4096, 24, 1, "2026-01-01T00:00:00Z")
+
+
+def test_estimate_many_marks_every_demo_pattern() -> None:
+    pats = load_patterns(REPO / "configs" / "demo.toml").patterns
+    ests = estimate_many(pats, HOST)
+    assert list(ests) == [p.name for p in pats]
+    assert {e.verdict for e in ests.values()} == {"fits"} and {e.source for e in ests.values()} == {"gguf"}
+
+
+def test_estimate_many_gives_the_reason_for_a_model_it_cannot_read(tmp_path: Path) -> None:
+    f = tmp_path / "p.toml"
+    f.write_text('[[patterns]]\nname = "X"\nbackend = "lmstudio"\nurl = "http://10.9.9.9:1"\nmodel = "phi-4"\n')
+    [est] = estimate_many(load_patterns(f).patterns, HOST).values()
+    assert est.verdict == "unknown" and "phi-4: cannot tell what the model is made of" in est.notes[0]
+
+
+async def test_fill_record_predicts_and_reads_the_servers_buffers(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    log.write_text((DATA / "gpt-oss-20b_rocm_ngl99.log").read_text() + (DATA / "gpt-oss-20b_compute.log").read_text())
+    pat = load_patterns(REPO / "configs" / "gpt-oss-20b.toml").patterns[0]
+    rec = record()
+    est = await fill_record(rec, pat, ManagedBackend(log), Sampler())
+    assert rec.fit_source == "card" and rec.fit_verdict == est.verdict == "fits"  # no GPU here: CPU only
+    assert rec.predicted_host_bytes == est.host_bytes and rec.predicted_gpu_bytes == 0
+    assert abs((rec.loaded_gpu_bytes or 0) - (10949.38 + 456.98) * MIB) < 2
+    assert abs((rec.loaded_host_bytes or 0) - (586.82 + 263.15) * MIB) < 2
+
+
+def test_ollama_loaded_from_api_ps() -> None:
+    rec = record("ollama")
+    rec.loaded_size_bytes, rec.loaded_vram_bytes = 13_000, 9_000
+    assert server_loaded(object(), rec) == (9_000, 4_000)
+    rec.loaded_vram_bytes = None
+    assert server_loaded(object(), rec) == (None, None)
