@@ -3,7 +3,7 @@
 Ollama applies context length and GPU offload per request (`options.num_ctx`, `options.num_gpu`);
 a change reloads the model and the reload shows in `load_duration`. Every figure on the final line
 is in nanoseconds and left out when zero (Go `omitempty`), so a missing figure is unknown (None),
-never 0 tok/s. Wire details: shared/reference/backends.md §2.
+never 0 tok/s. Wire details: ollama/ollama `docs/api.md`, `api/types.go` and `server/routes.go`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def pull_hint(model: str | None) -> str:
 
 
 def classify(status: int, body: Any) -> BackendError:
-    """Ollama's `{"error": "..."}` bodies as errors that say what to do (backends.md §2.9)."""
+    """Ollama's `{"error": "..."}` bodies as errors that say what to do (ollama/ollama `docs/api/errors.mdx`)."""
     err = body.get("error", body) if isinstance(body, dict) else body
     msg = str(err).strip()[:300] or "(empty body)"
     low = msg.lower()
@@ -95,7 +95,7 @@ def classify(status: int, body: Any) -> BackendError:
 
 
 def num_gpu_for(layers: GpuLayers, block_count: int | None) -> int:
-    """A pattern's offload (LM Studio slider layers) as Ollama's `num_gpu` (backends.md §8).
+    """A pattern's offload (LM Studio slider layers) as Ollama's `num_gpu` (gpt-oss-20b: 24 blocks + output).
 
     Ollama also counts the output layer, so all N repeating blocks is N+1; fewer keeps the output
     layer on the CPU exactly like the slider does, so k < N stays k.
@@ -292,7 +292,7 @@ class OllamaBackend:
             out.append(
                 LoadedModel(
                     name=str(m.get("name") or m.get("model") or ""),
-                    # Only newer servers report it; older ones leave it out (backends.md §9.5).
+                    # Only servers from 2025 on report it (ollama/ollama `api/types.go`); older ones leave it out.
                     context_length=count(m.get("context_length")),
                     size_bytes=size,
                     vram_bytes=vram,
