@@ -33,6 +33,7 @@ from backends.base import (
     redact,
 )
 from backends.probes.model import Peaks
+from backends.probes.remote.registry import missing_telemetry, sampler_for, telemetry_source
 from backends.probes.sampler import HardwareSampler
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
@@ -171,6 +172,8 @@ class Run:
         self.pattern = pattern
         self.backend = backend
         self.ctx = ctx or RunContext()
+        # The pattern's host decides whose hardware the run's peaks come from (README "Remote hosts").
+        self.sampler: HardwareSampler | None = sampler_for(self.ctx.sampler, pattern.host)
         self.record = RunRecord(
             pattern=pattern.name,
             backend=pattern.backend,
@@ -180,6 +183,8 @@ class Run:
             gpu_layers=pattern.gpu_layers,
             repeat=repeat,
             started_at=now_iso(),
+            host=pattern.host,
+            telemetry_source=telemetry_source(self.ctx.sampler, pattern.host),
         )
         self.meter = Meter(self.ctx.clock)
         self._reasoning: list[str] = []
@@ -224,8 +229,8 @@ class Run:
         self.record.warnings.extend(self._prepared.warnings)
         if self.backend.capabilities.owns_process:
             self.record.url = self.backend.url  # a managed server listens where it was started
-        if self.ctx.sampler is not None:
-            self.ctx.sampler.set_backend(self.backend.pid, _port(self.backend.url))
+        if self.sampler is not None:
+            self.sampler.set_backend(self.backend.pid, _port(self.backend.url))
         return spec
 
     async def _stream(self, spec: LoadSpec) -> None:
@@ -267,9 +272,9 @@ class Run:
             self.ctx.report(RunProgress(self.pattern, f"{self.pattern.name}: {text}"))
 
     async def _sample(self) -> None:
-        if self.ctx.sampler is not None:
+        if self.sampler is not None:
             try:
-                await asyncio.to_thread(self.ctx.sampler.sample_now)
+                await asyncio.to_thread(self.sampler.sample_now)
             except Exception:  # probes never raise; still, a record matters more than a sample
                 pass
 
@@ -310,12 +315,15 @@ class Run:
         rec.loaded_detail = match.detail or None
 
     async def _fill_peaks(self) -> None:
-        sampler = self.ctx.sampler
+        sampler = self.sampler
         if sampler is None:
             return
         await self._sample()
-        peaks: Peaks = sampler.peaks(self._t_sample0, self.ctx.sampler_clock())
+        until = self.ctx.sampler_clock()
+        peaks: Peaks = sampler.peaks(self._t_sample0, until)
         rec = self.record
+        if note := missing_telemetry(sampler, self._t_sample0, until):
+            rec.warnings.append(note)
         rec.peak_vram_bytes = peaks.peak_vram_bytes
         rec.peak_ram_used_bytes = peaks.peak_ram_used_bytes
         rec.memory_pressure_peak = peaks.memory_pressure_peak

@@ -127,14 +127,23 @@ class RemoteSampler:
             self._error = message
             self._failures.append((self._clock(), message))
 
+    def _window(self, since: float, until: float | None) -> list[Snapshot]:
+        """Readings in [since, until], and the last one before `since` while it was still fresh: the
+        state a run started in, so a run shorter than the interval still has figures."""
+        hist = self.history
+        inside = [s for s in hist if s.t >= since and (until is None or s.t <= until)]
+        before = [s for s in hist if s.t < since]
+        if before and since - before[-1].t <= self.stale_after_s:
+            inside.insert(0, before[-1])
+        return inside
+
     def peaks(self, since: float, until: float | None = None) -> Peaks:
-        window = [s for s in self.history if s.t >= since and (until is None or s.t <= until)]
-        return compute_peaks(window)
+        return compute_peaks(self._window(since, until))
 
     def missing(self, since: float, until: float | None = None) -> str | None:
         """What the run record should say when this host's telemetry was missing in [since, until]."""
+        good = self._window(since, until)
         with self._lock:
-            good = [s for s in self._history if s.t >= since and (until is None or s.t <= until)]
             failed = [m for t, m in self._failures if t >= since and (until is None or t <= until)]
             last_err = self._error
         if not good:

@@ -1,0 +1,79 @@
+"""Two agents on two loopback ports as two hosts of one sweep, against the real llama-server: each
+record carries its host, its telemetry source and that host's peaks; a host that is down before the
+sweep or dies in the middle of it loses no run, and the record says which telemetry was missing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from backends.probes.remote import HostSamplers, RemoteSampler, parse_source
+from backends.runs.patterns import parse_patterns
+from backends.runs.results import ResultsStore
+from backends.runs.session import BackendPool, RunContext, RunFinished
+from backends.runs.sweep import run_sweep
+from backends.servers.llamaserver import free_port
+from tests.conftest import RunningServer
+from tests.fleet.conftest import Agent
+
+
+def two_host_file(url: str, left: str, right: str, down: str) -> Any:
+    common = {"backend": "llamacpp", "url": url, "model": "gptoss-top-tiny", "prompt": "Count the waves.",
+              "max_tokens": 24, "seed": 7, "gpu_layers": "off", "context_length": 4096}  # fmt: skip
+    return parse_patterns({
+        "defaults": common,
+        "hosts": {"left": {"telemetry": left}, "right": {"telemetry": right}, "down": {"telemetry": down},
+                  "here": {"telemetry": "local"}},
+        "patterns": [{"name": "L1", "host": "left"}, {"name": "R1", "host": "right"}, {"name": "D1", "host": "down"},
+                     {"name": "H1", "host": "here"}, {"name": "N1"}, {"name": "L2", "host": "left"}],
+    }, "two-hosts.toml")  # fmt: skip
+
+
+async def test_one_sweep_over_two_agents(
+    agents: Callable[..., Agent], llama_server: RunningServer, tmp_path: Any
+) -> None:
+    left, right = agents(), agents()
+    down = f"agent+http://127.0.0.1:{free_port()}"
+    pf = two_host_file(llama_server.url, left.source, right.source, down)
+    local = RemoteSampler(parse_source(right.source), interval_s=0.3)  # this machine, read through an agent
+    hosts = HostSamplers(local, {h.name: h.telemetry for h in pf.hosts.values()}, interval_s=0.3)
+    store = ResultsStore(tmp_path / "results.jsonl")
+
+    def report(ev: object) -> None:
+        # The left agent dies after the first run on it: the second run on it must still be saved.
+        if isinstance(ev, RunFinished) and ev.pattern.name == "L1":
+            left.proc.kill()
+            left.proc.wait(10)
+
+    await hosts.start()
+    try:
+        t = time.monotonic()
+        while not (hosts.for_host("left").history and hosts.for_host("right").history):
+            assert time.monotonic() - t < 15, "agents gave no reading"
+            await asyncio.sleep(0.1)
+        pool = BackendPool()
+        try:
+            records = await run_sweep(pf.patterns, pool=pool, store=store, ctx=RunContext(sampler=hosts, report=report))
+        finally:
+            await pool.aclose()
+    finally:
+        await hosts.stop()
+
+    by = {r.pattern: r for r in records}
+    assert list(by) == ["L1", "R1", "D1", "H1", "N1", "L2"] and all(r.ok for r in records), records
+    assert [r.pattern for r in store.load()] == list(by)  # no run lost
+    assert (by["L1"].host, by["L1"].telemetry_source) == ("left", left.source)
+    assert (by["R1"].host, by["R1"].telemetry_source) == ("right", right.source)
+    assert (by["H1"].host, by["H1"].telemetry_source) == ("here", "local")
+    assert (by["N1"].host, by["N1"].telemetry_source) == (None, "local")
+    # The agents run on this machine: their figures are real, whichever host they stand for.
+    assert by["L1"].peak_ram_used_bytes and by["R1"].peak_ram_used_bytes
+    assert not [w for w in by["L1"].warnings if "telemetry" in w]
+    # Down from the start: null peaks and a warning that says why.
+    assert by["D1"].peak_ram_used_bytes is None and by["D1"].memory_pressure_peak is None
+    assert any(w.startswith(f"no telemetry from {down} during the run") and "connection refused" in w
+               for w in by["D1"].warnings), by["D1"].warnings  # fmt: skip
+    # Died in the middle: its later run is kept, and says the telemetry was missing.
+    assert any(left.source in w and "telemetry" in w for w in by["L2"].warnings), by["L2"].warnings
