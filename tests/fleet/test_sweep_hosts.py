@@ -77,3 +77,26 @@ async def test_one_sweep_over_two_agents(
                for w in by["D1"].warnings), by["D1"].warnings  # fmt: skip
     # Died in the middle: its later run is kept, and says the telemetry was missing.
     assert any(left.source in w and "telemetry" in w for w in by["L2"].warnings), by["L2"].warnings
+
+
+def test_bench_reads_each_pattern_on_its_host(
+    agents: Callable[..., Agent], llama_server: RunningServer, tmp_path: Any, capsys: Any
+) -> None:
+    import json
+
+    from tui.cli import main
+
+    mini = agents()
+    f = tmp_path / "two.toml"
+    f.write_text(f'[defaults]\nbackend = "llamacpp"\nurl = "{llama_server.url}"\nmodel = "gptoss-top-tiny"\n'
+                 'prompt = "Count the waves."\nmax_tokens = 24\nseed = 7\ngpu_layers = "off"\n\n'
+                 '[hosts.main]\ntelemetry = "local"\n\n'
+                 f'[hosts.mini]\ntelemetry = "{mini.source}"\n\n'
+                 '[[patterns]]\nname = "A"\nhost = "main"\n\n[[patterns]]\nname = "C"\nhost = "mini"\n')  # fmt: skip
+    assert main(["bench", str(f), "--format", "json", "--no-save", "--interval", "0.3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(r["pattern"], r["host"], r["telemetry_source"]) for r in out] == [
+        ("A", "main", "local"),
+        ("C", "mini", mini.source),
+    ]
+    assert all(r["peak_ram_used_bytes"] for r in out)

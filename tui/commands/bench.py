@@ -29,6 +29,7 @@ def register(sub: Any) -> None:
 def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
     import asyncio
 
+    from backends.probes.remote.registry import with_hosts
     from backends.probes.sampler import make_sampler
     from backends.runs.results import ResultsStore, render
     from backends.runs.session import BackendPool, RunContext, RunEvent, RunFinished, RunStarted
@@ -60,7 +61,7 @@ def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
             print(f"  warning: {p.save_error}", file=sys.stderr, flush=True)
 
     async def go() -> list[Any]:
-        sampler = make_sampler(args.interval)
+        sampler = with_hosts(make_sampler(args.interval), file_hosts(args), args.interval)
         pool = BackendPool()
         if sampler is not None:
             await sampler.start()
@@ -88,6 +89,14 @@ def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
     elif store is not None:
         print(f"results appended to {store.path}", file=sys.stderr)
     return EXIT_OK if all(r.ok for r in records) else EXIT_RUN_FAILED
+
+
+def file_hosts(args: argparse.Namespace) -> dict[str, str]:
+    """`{name: telemetry}` of the pattern file's [hosts.NAME] tables (README "Remote hosts")."""
+    from backends.runs.patterns import load_patterns
+
+    file = getattr(args, "file", None)
+    return {h.name: h.telemetry for h in load_patterns(file).hosts.values()} if file else {}
 
 
 def run(args: argparse.Namespace) -> int:

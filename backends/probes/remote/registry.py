@@ -176,3 +176,8 @@ def missing_telemetry(host_sampler: Any, since: float, until: float | None) -> s
     """A warning for the run record when a remote host's figures did not arrive during the run."""
     missing = getattr(host_sampler, "missing", None)
     return missing(since, until) if callable(missing) else None
+
+
+def with_hosts(local: Any, hosts: Mapping[str, str], interval_s: float) -> Any:
+    """The sampler to hand a sweep: the local one alone, or every host's when the file names any."""
+    return HostSamplers(local, hosts, interval_s) if hosts else local
