@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textual.widgets import Digits
 
 from backends.runs.results import ResultsStore, load_records
@@ -144,12 +146,15 @@ async def test_e_exports_and_shows_paths(build: Callable[..., GptossTop], tmp_pa
         await pilot.press("e")
         await pilot.pause()
         files = sorted((tmp_path / "exports").iterdir())
-        assert sorted(p.suffix for p in files) == [".csv", ".json", ".md"]
+        assert sorted(p.suffix for p in files) == [".csv", ".json", ".md", ".svg"]
         shown = str(app.main.query_one("#exported").render())
         for f in files:
             assert f.name in shown
         assert json.loads((tmp_path / "exports" / files[1].name).read_text())[0]["pattern"] == "A"
         assert "| A |" in next(f for f in files if f.suffix == ".md").read_text()
+        svg = ET.fromstring(next(f for f in files if f.suffix == ".svg").read_text())  # the session's chart
+        [bar] = svg.findall(".//{http://www.w3.org/2000/svg}rect[@class='bar']")
+        assert float(bar.get("data-y", "0")) == pytest.approx(app.services.records[0].decode_tps, abs=0.01)
         assert app.main.has_class("-view-results")
 
 

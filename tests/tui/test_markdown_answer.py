@@ -205,3 +205,22 @@ async def test_raw_view_holds_markdown_work_until_it_is_left(build: Callable[...
         await out.settle()
         assert out.markdown.source == backend.answer
         assert len(out.markdown.query("MarkdownTable")) == 1
+
+
+async def test_reasoning_word_count_does_not_depend_on_the_batches() -> None:
+    from textual.app import App, ComposeResult
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield OutputPanel()
+
+    reasoning, _ = recorded_text()
+    for size in (1, 3, 7, 64):
+        app = One()
+        async with app.run_test(size=(80, 24)) as pilot:
+            out = app.query_one(OutputPanel)
+            for i in range(0, len(reasoning), size):  # cut anywhere, mid-word too
+                out.write(reasoning[i : i + size], "")
+            out.toggle_fold()
+            await pilot.pause()
+            assert f"({len(reasoning.split())} words)" in str(out.query_one("#reasoning-fold").render())

@@ -7,6 +7,7 @@ panels redraw at the sampler's interval; the backend's health is asked every few
 
 from __future__ import annotations
 
+import asyncio
 from typing import ClassVar, TypeVar
 
 from textual import on, work
@@ -34,14 +35,15 @@ from tui.messages import HealthChecked, RunFinished, RunProgress, RunsEnded, Run
 from tui.services import Services
 from tui.widgets.hardware import HardwarePanel
 from tui.widgets.header import HeaderBar
+from tui.widgets.history import HistoryPanel
 from tui.widgets.output import OutputPanel
 from tui.widgets.patterns import PatternList
 from tui.widgets.results import ResultsPanel
 from tui.widgets.throughput import ThroughputPanel
 
-PanelT = TypeVar("PanelT", HardwarePanel, ResultsPanel)
-VIEWS = ("output", "hardware", "results")
-EXPORT_FORMATS = ("markdown", "csv", "json")
+PanelT = TypeVar("PanelT", HardwarePanel, ResultsPanel, HistoryPanel)
+VIEWS = ("output", "hardware", "results", "history")
+EXPORT_FORMATS = ("markdown", "csv", "json", "svg")  # svg: the results chart, for a blog post
 FLUSH_S = 0.1  # tokens reach the screen at most 10 times a second
 WHAT_TO_DO = {
     "server_unreachable": "start the server, or fix `url` in the pattern file; r retries",
@@ -69,9 +71,11 @@ class MainScreen(Screen[None]):
         Binding("escape", "stop", "Stop", show=False),
         Binding("r", "rerun", "Rerun"),
         Binding("t", "fold", "Fold"),
+        Binding("m", "raw", "Raw/Markdown", show=False),
         Binding("o", "view('output')", "Views", key_display="o/h/R"),
         Binding("h", "view('hardware')", "Hardware", show=False),
         Binding("R", "view('results')", "Results", show=False),
+        Binding("H", "view('history')", "History", show=False),
         Binding("e", "export", "Export"),
         Binding("ctrl+r", "reload", "Reload patterns", show=False),
     ]
@@ -127,7 +131,7 @@ class MainScreen(Screen[None]):
         # Hidden at first in the compact layout, and composing them (a DataTable and all) is a
         # quarter of the time to first frame on a slow machine: they come in right after it.
         hardware, results = HardwarePanel(id="hardware"), ResultsPanel(id="results")
-        await self.query_one("#views").mount(hardware, results)
+        await self.query_one("#views").mount(hardware, results, HistoryPanel(id="history"))
         if self.services.sampler is None:
             hardware.show_snapshot(None)
         else:
@@ -228,9 +232,21 @@ class MainScreen(Screen[None]):
             self.set_class(v == name, f"-view-{v}")
         if self.services.sampler is not None:
             self._refresh_hardware()
+        if name == "history":
+            self._show_history()
 
     def action_fold(self) -> None:
         self.query_one(OutputPanel).toggle_fold()
+
+    def action_raw(self) -> None:
+        self.query_one(OutputPanel).toggle_raw()
+
+    @work(exclusive=True, group="history", exit_on_error=False)
+    async def _show_history(self) -> None:
+        """Every stored run, read off the event loop (the file grows with every run ever made)."""
+        records = await asyncio.to_thread(self.services.store.load)
+        if history := self._panel(HistoryPanel):
+            history.show(records)
 
     # -- runs ---------------------------------------------------------------------------------------
 
@@ -326,6 +342,8 @@ class MainScreen(Screen[None]):
         self.query_one(ThroughputPanel).show_final(rec, message.spark)
         if results := self._panel(ResultsPanel):
             results.show(s.records)
+        if self.view == "history":
+            self._show_history()
         header = self.query_one(HeaderBar)
         header.set_pattern(header.pattern, rec.url)
         self._show_outcome(rec)
@@ -440,4 +458,4 @@ class MainScreen(Screen[None]):
         self.query_one(ResultsPanel).show_exported(["exported:", *map(str, paths)])
         self.action_view("results")
         # The paths are in the results panel; the toast stays short so it hides little.
-        self.notify(f"markdown, csv, json in {paths[0].parent}", title=f"exported {len(records)} runs", timeout=5)
+        self.notify(f"markdown, csv, json, svg in {paths[0].parent}", title=f"exported {len(records)} runs", timeout=5)

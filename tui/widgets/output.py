@@ -38,6 +38,7 @@ class OutputPanel(Vertical):
     """
 
     _words = 0  # reasoning words so far: counted as they arrive, not by re-reading the text
+    _mid_word = False  # the reasoning so far ends inside a word
     _stream: MarkdownStream | None = None
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -100,7 +101,12 @@ class OutputPanel(Vertical):
 
     def write(self, reasoning: str, answer: str) -> None:
         grew = bool(reasoning) and not self.reasoning.lines
-        self._words += len(reasoning.split())
+        if reasoning:
+            words = len(reasoning.split())
+            if words and self._mid_word and not reasoning[0].isspace():
+                words -= 1  # the first word goes on from the last batch: counted there already
+            self._words += words
+            self._mid_word = not reasoning[-1].isspace()
         self.reasoning.append(reasoning)
         if answer:
             self.answer.append(answer)
@@ -139,6 +145,7 @@ class OutputPanel(Vertical):
         self._held = []
         self.call_later(self._restart_markdown)
         self._words = 0
+        self._mid_word = False
         self.remove_class("-reasoned")
         self.show_error(None)
         self._fold_line()
