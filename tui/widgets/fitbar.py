@@ -11,9 +11,9 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.widgets.fmt import DASH, gib
+from tui.widgets.fmt import DASH, gib, gib_pair
 
-WIDTH = 22
+WIDTH = 16
 VERDICT_STYLE = {"fits": "green", "spills": "yellow", "swap": "bold red", "unknown": "dim"}
 SEGMENTS = (("█", "blue"), ("▓", "magenta"), ("▒", "yellow"))  # weights, KV, compute
 
@@ -41,7 +41,7 @@ def _side(label: str, parts: tuple[int | None, ...], need: int | None, budget: i
         t.append("·" * WIDTH, style="dim")
     else:
         t.append_text(stacked((known[0], known[1], known[2]), budget))
-    t.append(f" {gib(need)} of {gib(budget) if budget is not None else DASH}")
+    t.append(f" {gib_pair(need, budget)}")
     return t
 
 
