@@ -43,6 +43,8 @@ class LoadSpec:
     gpu_layers: GpuLayers | None = None
     # llama.cpp managed mode: the GGUF file to launch llama-server with.
     model_path: str | None = None
+    # First N blocks keep their expert weights in host memory ("all": every block): llama.cpp --n-cpu-moe.
+    n_cpu_moe: int | str | None = None
 
 
 @dataclass(frozen=True)

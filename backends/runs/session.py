@@ -35,6 +35,7 @@ from backends.base import (
 from backends.probes.model import Peaks
 from backends.probes.remote.registry import missing_telemetry, sampler_for, telemetry_source
 from backends.probes.sampler import HardwareSampler
+from backends.runs.fit.record import fill_record
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
 from backends.runs.stats import Clock, Meter
@@ -212,6 +213,7 @@ class Run:
             self.meter.stop()
         self._finish()
         await self._fill_loaded()
+        await fill_record(rec, self.pattern, self.backend, self.ctx.sampler)  # predicted beside loaded
         await self._fill_peaks()
         self._progress("done" if rec.ok else "failed")
         return rec
@@ -224,6 +226,7 @@ class Run:
             context_length=p.context_length,
             gpu_layers=p.gpu_layers,
             model_path=await resolve_model_path(p.model_path),
+            n_cpu_moe=p.n_cpu_moe,
         )
         self._prepared = await self.backend.prepare(spec)
         self.record.warnings.extend(self._prepared.warnings)

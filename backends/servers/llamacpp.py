@@ -133,6 +133,7 @@ class LlamaCppBackend:
             ngl=ngl_for(spec.gpu_layers, gguf_block_count(path)),
             threads=self.threads,
             extra_args=self.extra_args,
+            n_cpu_moe=spec.n_cpu_moe,
         )
         if self.server is not None and self.server.config == config and self.server.alive():
             return Prepared(loaded=await self._loaded_one())
@@ -166,6 +167,11 @@ class LlamaCppBackend:
             warnings.append(
                 f"GPU layers are fixed when llama-server starts; gpu_layers={spec.gpu_layers} is not applied "
                 "to an attached server"
+            )
+        if spec.n_cpu_moe:
+            warnings.append(
+                f"n_cpu_moe={spec.n_cpu_moe} is not applied to an attached server: start it with "
+                "--n-cpu-moe (or give model_path so gptoss-top runs it)"
             )
         return Prepared(warnings=tuple(warnings), loaded=await self._loaded_one())
 

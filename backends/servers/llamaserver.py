@@ -159,10 +159,16 @@ class ServerConfig:
     ngl: str
     threads: int | None = None
     extra_args: tuple[str, ...] = ()
+    n_cpu_moe: int | str | None = None
 
     def argv(self, binary: str, port: int) -> list[str]:
         args = [binary, "-m", self.model_path, "--host", "127.0.0.1", "--port", str(port)]
         args += ["-c", str(self.context_length or 0), "-ngl", self.ngl, "-np", "1", "--metrics"]
+        args += ["-lv", "4"]  # the bundled build logs its model/KV/compute buffer sizes only from level 4
+        if self.n_cpu_moe == "all":
+            args.append("--cpu-moe")
+        elif self.n_cpu_moe:
+            args += ["--n-cpu-moe", str(self.n_cpu_moe)]
         if self.threads:
             args += ["-t", str(self.threads)]
         return args + list(self.extra_args)

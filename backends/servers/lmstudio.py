@@ -236,6 +236,11 @@ class LMStudioBackend:
         api = await self._which_api()
         self._prepared.add(spec.model)
         warnings: list[str] = []
+        if spec.n_cpu_moe:
+            warnings.append(
+                f"n_cpu_moe={spec.n_cpu_moe} NOT applied: `lms load` has no option for expert offload; "
+                "use LM Studio's 'Force Model Expert Weights onto CPU' setting"
+            )
         if api == "openai":
             warnings.append(
                 "this LM Studio has no /api/v1 (0.3.x): streaming uses /v1/chat/completions, where LM Studio "

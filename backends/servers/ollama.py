@@ -328,6 +328,11 @@ class OllamaBackend:
             e.hint = pull_hint(spec.model)
             raise
         warnings: list[str] = []
+        if spec.n_cpu_moe:
+            warnings.append(
+                f"n_cpu_moe={spec.n_cpu_moe} NOT applied: Ollama has no setting for keeping expert "
+                "weights in host memory"
+            )
         if spec.context_length and info.context_length and spec.context_length > info.context_length:
             warnings.append(
                 f"context_length {spec.context_length} is more than {spec.model} was trained for "

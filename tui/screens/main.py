@@ -8,7 +8,7 @@ panels redraw at the sampler's interval; the backend's health is asked every few
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -140,6 +140,7 @@ class MainScreen(Screen[None]):
         if self._health is not None:
             hardware.show_loaded(*self._health)
         results.show(self.services.records)
+        self._show_fit()
         # The first health check imports the server kind's module (in a thread, but it holds the
         # GIL most of the time): after the first frame, not racing it.
         self._first_frame_done = True
@@ -163,6 +164,7 @@ class MainScreen(Screen[None]):
         s = self.services
         plist = self.query_one(PatternList)
         plist.set_patterns(s.patterns)
+        self._estimate_fit()
         hint = self.query_one("#patterns-hint", Static)
         hint.update("" if s.patterns else s.no_patterns_hint())
         hint.display = not s.patterns
@@ -173,6 +175,28 @@ class MainScreen(Screen[None]):
             self._set_current(None)
         elif plist.highlighted is not None:
             self._set_current(s.patterns[plist.highlighted])
+
+    @work(thread=True, exclusive=True, group="fit", exit_on_error=False)
+    def _estimate_fit(self) -> None:
+        """The fit marks of the pattern list, off the UI thread: it reads model files and may ask servers."""
+        from backends.runs.fit.record import estimate_many
+
+        s = self.services
+        snap = s.sampler.latest if s.sampler is not None else None
+        if snap is None and s.sampler is not None:
+            snap = s.sampler.sample_now()
+        marks = estimate_many(list(s.patterns), snap)
+        self.app.call_from_thread(self._show_marks, marks)
+
+    def _show_marks(self, marks: dict[str, Any]) -> None:
+        self.query_one(PatternList).set_marks(marks)
+        self._show_fit()
+
+    def _show_fit(self, loaded: tuple[int | None, int | None] | None = None) -> None:
+        """The selected pattern's fit in the hardware view; after its run, what the server loaded beside it."""
+        hardware = self._panel(HardwarePanel)
+        if hardware is not None and self.current is not None:
+            hardware.show_fit(self.query_one(PatternList).mark_of(self.current.name), loaded)
 
     # -- pattern selection --------------------------------------------------------------------------
 
@@ -185,6 +209,7 @@ class MainScreen(Screen[None]):
             self._health = None
             if hardware := self._panel(HardwarePanel):
                 hardware.show_loaded(None)
+            self._show_fit()
             if self._first_frame_done:
                 self._poll_health()
 
@@ -347,6 +372,9 @@ class MainScreen(Screen[None]):
         header = self.query_one(HeaderBar)
         header.set_pattern(header.pattern, rec.url)
         self._show_outcome(rec)
+        if self.current is not None and rec.pattern == self.current.name:
+            loaded = (rec.loaded_gpu_bytes, rec.loaded_host_bytes)
+            self._show_fit(loaded if loaded != (None, None) else None)
         if message.save_error:
             self.notify(message.save_error, severity="warning", timeout=10)
         self._poll_health()
@@ -363,6 +391,7 @@ class MainScreen(Screen[None]):
             header.set_status(f"{rec.pattern}: done")
 
     def on_runs_ended(self, message: RunsEnded) -> None:
+        self._estimate_fit()  # free memory changed: the marks again, now that nothing runs
         if self._flush_timer is not None:
             self._flush_timer.pause()
         self._flush()

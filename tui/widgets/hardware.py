@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from backends.base import LoadedModel
+from tui.widgets.fitbar import FitBar, fit_text
 from tui.widgets.fmt import DASH, bar, gib, gib_pair, level_style, num, pressure_text
 
 BAR = 14
@@ -155,11 +156,13 @@ class HardwarePanel(VerticalScroll, can_focus=False):
         yield Figures(gpu_text(None), id="gpu")
         yield Figures(memory_text(None), id="memory")
         yield Static(model_text(None), id="model")
+        yield FitBar(fit_text(None), id="fit")
 
     def on_mount(self) -> None:
         self.query_one("#gpu").border_title = "GPU"
         self.query_one("#memory").border_title = "Memory"
         self.query_one("#model").border_title = "Loaded model"
+        self.query_one("#fit").border_title = "Fit of the pattern"
 
     def show_snapshot(self, snapshot: Any | None) -> None:
         self.query_one("#gpu", Figures).show(gpu_text(snapshot))
@@ -167,3 +170,7 @@ class HardwarePanel(VerticalScroll, can_focus=False):
 
     def show_loaded(self, loaded: list[LoadedModel] | None, note: str | None = None) -> None:
         self.query_one("#model", Static).update(model_text(loaded, note))
+
+    def show_fit(self, est: Any | None, loaded: tuple[int | None, int | None] | None = None) -> None:
+        """The selected pattern's fit estimate; `loaded`: what the server said after its run."""
+        self.query_one("#fit", FitBar).show(est, loaded)
