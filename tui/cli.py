@@ -18,6 +18,16 @@ from tui.commands.common import EXIT_USAGE, UsageError, add_adhoc, adhoc_pattern
 COMMANDS = ("bench", "tune", "fit", "probe", "agent", "demo", "init", "results")
 
 
+def nice_value(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= 19:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 19, got {text!r}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="gptoss-top",
@@ -26,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--config", "-c", metavar="FILE", help="pattern file to open in the TUI")
     ap.add_argument("--interval", type=float, default=1.0, help="hardware sampling interval, seconds (default 1)")
     ap.add_argument("--repeat", type=positive_int, help="runs per pattern in a sweep")
+    ap.add_argument(
+        "--nice",
+        type=nice_value,
+        metavar="N",
+        help="while runs go to a server on this machine, run gptoss-top N steps below it in CPU priority "
+        "(default 10, or $GPTOSS_TOP_NICE; 0 keeps the priority). Before the command: gptoss-top --nice 0 bench",
+    )
     add_adhoc(ap)
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -38,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in (None, "bench", "demo", "tune"):
+        from backends.servers import priority
+
+        priority.configure(priority.nice_from_env() if args.nice is None else args.nice)
     try:
         if args.command:
             return int(importlib.import_module(f"tui.commands.{args.command}").run(args))

@@ -27,6 +27,7 @@ from typing import IO, Any
 import httpx
 
 from backends.base import GpuLayers, ServerStartFailed
+from backends.servers import priority
 
 _OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
 
@@ -200,7 +201,8 @@ class ManagedServer:
                 f"model file not found: {self.config.model_path}", hint="fix model_path in the pattern file"
             )
         try:
-            self.proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; the wait below is async
+            # Not subprocess.Popen: a gptoss-top that lowered its priority must not pass it on.
+            self.proc = priority.popen(  # returns at once; the wait below is async
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
