@@ -20,7 +20,7 @@ from backends.runs.session import BackendPool
 from backends.runs.stats import Clock
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
-from tui.services import Services, find_default_file
+from tui.services import Services, file_hosts, find_default_file
 
 
 class GptossTop(App[int]):
@@ -37,6 +37,11 @@ class GptossTop(App[int]):
         self._closed = False
 
     async def on_mount(self) -> None:
+        if self.services.hosts:
+            from backends.probes.remote.registry import with_hosts
+
+            s = self.services
+            s.sampler = with_hosts(s.sampler, s.hosts, s.interval)
         sampler = self.services.sampler
         if sampler is not None:
             try:
@@ -131,6 +136,8 @@ def make_app(
     )
     if patterns is None:
         services.load()
+    elif config is not None:
+        services.hosts = file_hosts(config)
     return GptossTop(services)
 
 

@@ -31,13 +31,17 @@ class Services:
     export_dir: str | None = None
     # Runs since the app started (the results panel); the store keeps every run ever.
     records: list[RunRecord] = field(default_factory=list)
+    # The file's [hosts.NAME] tables as {name: telemetry}; the sampler reads each (README "Remote hosts").
+    hosts: dict[str, str] = field(default_factory=dict)
 
     def load(self) -> None:
         """(Re)read the pattern file; a bad file becomes `pattern_error`, shown in the UI."""
         if self.pattern_path is None:
             return
         try:
-            self.patterns = load_patterns(self.pattern_path).patterns
+            pf = load_patterns(self.pattern_path)
+            self.patterns = pf.patterns
+            self.hosts = {h.name: h.telemetry for h in pf.hosts.values()}
             self.pattern_error = None
         except PatternError as e:
             self.pattern_error = str(e)
@@ -51,6 +55,14 @@ class Services:
             "No patterns loaded.\n\nWrite a pattern file with `gptoss-top init`, then open it with "
             f"`gptoss-top --config {DEFAULT_FILE}`; or try `gptoss-top demo`."
         )
+
+
+def file_hosts(path: str) -> dict[str, str]:
+    """{name: telemetry} of a pattern file's hosts; {} when it cannot be read (load() says why)."""
+    try:
+        return {h.name: h.telemetry for h in load_patterns(path).hosts.values()}
+    except (PatternError, OSError):
+        return {}
 
 
 def find_default_file() -> str | None:

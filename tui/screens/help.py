@@ -23,6 +23,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("o", "show the output"),
     ("h", "show hardware: GPU, memory, loaded model"),
     ("R", "show the results of this session"),
+    ("f", "fleet: every host of the pattern file side by side, how fresh each figure is"),
     ("H", "show the history: tok/s of every stored run over time"),
     ("e", "export the results as markdown, csv and json, the chart as svg"),
     ("ctrl+r", "reload the pattern file"),

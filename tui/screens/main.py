@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from backends.base import Health, LoadedModel
 from backends.probes.model import Snapshot
+from backends.probes.remote.registry import HostSamplers, host_title, sampler_for
 from backends.runs import health, session
 from backends.runs.health import HealthReport
 from backends.runs.patterns import Pattern
@@ -77,6 +78,7 @@ class MainScreen(Screen[None]):
         Binding("R", "view('results')", "Results", show=False),
         Binding("H", "view('history')", "History", show=False),
         Binding("e", "export", "Export"),
+        Binding("f", "fleet", "Fleet", show=False),
         Binding("ctrl+r", "reload", "Reload patterns", show=False),
     ]
 
@@ -244,6 +246,8 @@ class MainScreen(Screen[None]):
             self.notify("no pattern file to reload", severity="warning")
             return
         self.services.load()
+        if isinstance(self.services.sampler, HostSamplers):
+            self.run_worker(self.services.sampler.update(self.services.hosts), group="hosts")
         self.query_one(OutputPanel).show_error(None)
         self._show_patterns()
         if not self.services.pattern_error:
@@ -259,6 +263,12 @@ class MainScreen(Screen[None]):
             self._refresh_hardware()
         if name == "history":
             self._show_history()
+
+    def action_fleet(self) -> None:
+        """Every host of the pattern file side by side (README "Remote hosts")."""
+        from tui.screens.fleet import FleetScreen
+
+        self.app.push_screen(FleetScreen(self.services, lambda: self.running_pattern))
 
     def action_fold(self) -> None:
         self.query_one(OutputPanel).toggle_fold()
@@ -465,8 +475,13 @@ class MainScreen(Screen[None]):
         if not (self.view == "hardware" or self.has_class("-roomy")):
             return  # hidden: drawn when it is shown (idle CPU is the point of a `top`)
         hardware = self._panel(HardwarePanel)
-        sampler = self.services.sampler
+        # The hardware of the selected pattern's host; its name in the titles when the file has hosts.
+        pattern = self.running_pattern or self.current
+        host = pattern.host if pattern is not None else None
+        sampler = sampler_for(self.services.sampler, host)
         snap = sampler.latest if sampler is not None else None
+        if hardware is not None:
+            hardware.set_host(host_title(self.services.sampler, host))
         if hardware is not None and snap is not self._last_snapshot:
             self._last_snapshot = snap
             hardware.show_snapshot(snap)

@@ -164,6 +164,16 @@ class HardwarePanel(VerticalScroll, can_focus=False):
         self.query_one("#model").border_title = "Loaded model"
         self.query_one("#fit").border_title = "Fit of the pattern"
 
+    _host: str | None = None
+
+    def set_host(self, host: str | None) -> None:
+        """Name the machine the figures come from in the titles (README "Remote hosts")."""
+        if host != self._host:
+            self._host = host
+            where = f" · {host}" if host else ""
+            self.query_one("#gpu").border_title = f"GPU{where}"
+            self.query_one("#memory").border_title = f"Memory{where}"
+
     def show_snapshot(self, snapshot: Any | None) -> None:
         self.query_one("#gpu", Figures).show(gpu_text(snapshot))
         self.query_one("#memory", Figures).show(memory_text(snapshot))

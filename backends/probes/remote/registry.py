@@ -181,3 +181,12 @@ def missing_telemetry(host_sampler: Any, since: float, until: float | None) -> s
 def with_hosts(local: Any, hosts: Mapping[str, str], interval_s: float) -> Any:
     """The sampler to hand a sweep: the local one alone, or every host's when the file names any."""
     return HostSamplers(local, hosts, interval_s) if hosts else local
+
+
+def host_title(sampler: Any, host: str | None) -> str | None:
+    """The host name for the hardware panel's titles: None unless the pattern file has hosts."""
+    if not isinstance(sampler, HostSamplers):
+        return None
+    if host is not None and not parse_source(sampler.source_of(host)).is_local:
+        return host
+    return sampler.local_name()

@@ -1,0 +1,60 @@
+"""The TUI with a pattern file of two hosts: the hardware view names and shows the selected pattern's
+host, `f` puts every host side by side, and a dead host is shown stale instead of stopping anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from backends.probes.remote import HostSamplers
+from backends.servers.llamaserver import free_port
+from tests.fleet.conftest import Agent
+from tests.probes.fake import fake_snapshots
+from tests.tui.conftest import StaticSampler
+from tui.app import make_app
+from tui.screens.fleet import FleetScreen
+from tui.screens.main import MainScreen
+from tui.widgets.fleet import FleetPanel
+from tui.widgets.hardware import HardwarePanel
+
+
+def write_file(tmp: Path, mini: str, gone: str) -> Path:
+    f = tmp / "hosts.toml"
+    f.write_text('[defaults]\nbackend = "llamacpp"\nurl = "http://127.0.0.1:9"\nmodel = "m"\nprompt = "p"\n\n'
+                 '[hosts.main]\ntelemetry = "local"\n\n'
+                 f'[hosts.mini]\ntelemetry = "{mini}"\n\n[hosts.gone]\ntelemetry = "{gone}"\n\n'
+                 '[[patterns]]\nname = "A"\nhost = "main"\n\n[[patterns]]\nname = "C"\nhost = "mini"\n\n'
+                 '[[patterns]]\nname = "G"\nhost = "gone"\n')  # fmt: skip
+    return f
+
+
+async def test_hardware_view_titles_its_host_and_f_shows_the_fleet(
+    agents: Callable[..., Agent], tmp_path: Path
+) -> None:
+    mini = agents()
+    gone = f"agent+http://127.0.0.1:{free_port()}"
+    app = make_app(config=str(write_file(tmp_path, mini.source, gone)), sampler=StaticSampler(fake_snapshots(3)),
+                   interval=0.2, health_interval=0)  # fmt: skip
+    async with app.run_test(size=(80, 24)) as pilot:
+        hosts = app.services.sampler
+        assert isinstance(hosts, HostSamplers)
+        await pilot.press("h")
+        await pilot.pause(0.3)
+        hw = app.screen.query_one(HardwarePanel)
+        assert hw.query_one("#gpu").border_title == "GPU · main"
+        await pilot.press("2")  # C, on the mini
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if hosts.for_host("mini").history and hw.query_one("#memory").border_title == "Memory · mini":
+                break
+        assert hw.query_one("#memory").border_title == "Memory · mini"
+        await pilot.press("f")
+        assert isinstance(app.screen, FleetScreen)
+        await pilot.pause(0.6)
+        shown = str(app.screen.query_one(FleetPanel).query_one("#fleet").render())
+        assert "main  local  fresh" in shown
+        assert f"mini  {mini.source}  fresh" in shown
+        assert f"gone  {gone}  stale" in shown and "connection refused" in shown
+        await pilot.press("f")
+        assert isinstance(app.screen, MainScreen)
+    assert not hosts.for_host("mini").running  # stopped with the app
