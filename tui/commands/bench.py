@@ -12,6 +12,9 @@ from tui.commands.common import EXIT_OK, EXIT_RUN_FAILED, add_adhoc, patterns_fo
 
 if TYPE_CHECKING:
     from backends.runs.patterns import Pattern
+    from backends.runs.record import RunRecord
+    from backends.runs.results import ResultsStore
+    from backends.runs.session import RunEvent
 
 
 def register(sub: Any) -> None:
@@ -31,36 +34,17 @@ def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
 
     from backends.probes.remote.registry import with_hosts
     from backends.probes.sampler import make_sampler
-    from backends.runs.results import ResultsStore, render
-    from backends.runs.session import BackendPool, RunContext, RunEvent, RunFinished, RunStarted
+    from backends.runs.results import ResultsStore
+    from backends.runs.session import BackendPool, RunContext
     from backends.runs.sweep import run_sweep
 
     store = None if args.no_save else ResultsStore()
+    show_repeat = (args.repeat or 1) > 1
 
-    def progress(p: RunEvent) -> None:
-        if not isinstance(p, RunStarted | RunFinished):
-            return
-        head = f"[{p.index}/{p.total}] {p.pattern.name} ({p.pattern.settings()})"
-        if p.pattern.repeat > 1 or (args.repeat or 1) > 1:
-            head += f" run {p.repeat}"
-        if isinstance(p, RunStarted):
-            print(f"{head} …", file=sys.stderr, flush=True)
-            return
-        r = p.record
-        if r.ok:
-            tps = f"{r.decode_tps:.2f} tok/s ({r.stats_source})" if r.decode_tps is not None else "no tok/s"
-            ttft = f", TTFT {r.ttft_s:.2f} s" if r.ttft_s is not None else ""
-            print(f"{head}: {tps}{ttft}", file=sys.stderr, flush=True)
-        else:
-            print(f"{head}: FAILED — {r.error}", file=sys.stderr, flush=True)
-            if r.error_hint:
-                print(f"  what to do: {r.error_hint}", file=sys.stderr, flush=True)
-        for w in r.warnings:
-            print(f"  warning: {w}", file=sys.stderr, flush=True)
-        if p.save_error:
-            print(f"  warning: {p.save_error}", file=sys.stderr, flush=True)
+    def progress(event: RunEvent) -> None:
+        print_progress(event, show_repeat)
 
-    async def go() -> list[Any]:
+    async def go() -> list[RunRecord]:
         sampler = with_hosts(make_sampler(args.interval), file_hosts(args), args.interval)
         pool = BackendPool()
         if sampler is not None:
@@ -73,7 +57,48 @@ def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
             if sampler is not None:
                 await sampler.stop()
 
-    records = asyncio.run(go())
+    return write_results(args, asyncio.run(go()), store)
+
+
+def file_hosts(args: argparse.Namespace) -> dict[str, str]:
+    """`{name: telemetry}` of the pattern file's [hosts.NAME] tables (README "Remote hosts")."""
+    from backends.runs.patterns import load_patterns
+
+    file = getattr(args, "file", None)
+    return {h.name: h.telemetry for h in load_patterns(file).hosts.values()} if file else {}
+
+
+def print_progress(event: RunEvent, show_repeat: bool) -> None:
+    """One line on stderr when a run starts and one when it ends, with its figures or what went wrong."""
+    from backends.runs.session import RunFinished, RunStarted
+
+    if not isinstance(event, RunStarted | RunFinished):
+        return
+    head = f"[{event.index}/{event.total}] {event.pattern.name} ({event.pattern.settings()})"
+    if event.pattern.repeat > 1 or show_repeat:
+        head += f" run {event.repeat}"
+    if isinstance(event, RunStarted):
+        print(f"{head} …", file=sys.stderr, flush=True)
+        return
+    r = event.record
+    if r.ok:
+        tps = f"{r.decode_tps:.2f} tok/s ({r.stats_source})" if r.decode_tps is not None else "no tok/s"
+        ttft = f", TTFT {r.ttft_s:.2f} s" if r.ttft_s is not None else ""
+        print(f"{head}: {tps}{ttft}", file=sys.stderr, flush=True)
+    else:
+        print(f"{head}: FAILED — {r.error}", file=sys.stderr, flush=True)
+        if r.error_hint:
+            print(f"  what to do: {r.error_hint}", file=sys.stderr, flush=True)
+    for w in r.warnings:
+        print(f"  warning: {w}", file=sys.stderr, flush=True)
+    if event.save_error:
+        print(f"  warning: {event.save_error}", file=sys.stderr, flush=True)
+
+
+def write_results(args: argparse.Namespace, records: list[RunRecord], store: ResultsStore | None) -> int:
+    """The results on stdout (and --out), what was stored on stderr; the exit status of the whole bench."""
+    from backends.runs.results import render
+
     out = render(records, args.format)
     sys.stdout.write(out)
     sys.stdout.flush()
@@ -89,14 +114,6 @@ def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
     elif store is not None:
         print(f"results appended to {store.path}", file=sys.stderr)
     return EXIT_OK if all(r.ok for r in records) else EXIT_RUN_FAILED
-
-
-def file_hosts(args: argparse.Namespace) -> dict[str, str]:
-    """`{name: telemetry}` of the pattern file's [hosts.NAME] tables (README "Remote hosts")."""
-    from backends.runs.patterns import load_patterns
-
-    file = getattr(args, "file", None)
-    return {h.name: h.telemetry for h in load_patterns(file).hosts.values()} if file else {}
 
 
 def run(args: argparse.Namespace) -> int:
