@@ -73,8 +73,12 @@ def add_adhoc(p: argparse.ArgumentParser) -> None:
     g.add_argument("--temperature", type=temperature_arg, metavar="T", help="sampling temperature (0 = greedy)")
     g.add_argument("--seed", type=int, metavar="N", help="sampling seed, for runs that repeat exactly")
     g.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key")
-    g.add_argument("--n-cpu-moe", type=n_cpu_moe_arg, metavar="N",
-                   help="keep the expert weights of the first N blocks in host memory (all: every block)")
+    g.add_argument(
+        "--n-cpu-moe",
+        type=n_cpu_moe_arg,
+        metavar="N",
+        help="keep the expert weights of the first N blocks in host memory (all: every block)",
+    )
 
 
 def adhoc_patterns(args: argparse.Namespace) -> PatternFile | None:
