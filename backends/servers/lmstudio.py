@@ -21,21 +21,15 @@ from backends.base import (
     BackendKind,
     Capabilities,
     ChatRequest,
-    ContentDelta,
     Endpoint,
-    Finished,
     Health,
     LoadedModel,
     LoadSpec,
     ModelInfo,
     ModelNotFound,
     Prepared,
-    ReasoningDelta,
     ServerOptions,
-    ServerStats,
-    StreamBroken,
     StreamEvent,
-    redact,
 )
 from backends.servers.lms_cli import (
     NOT_FOUND_HINT,
@@ -46,16 +40,17 @@ from backends.servers.lms_cli import (
     is_loopback,
     load_refused,
 )
+from backends.servers.lmstudio_native import NativeStreamDecoder
 from backends.servers.openai_compat import (
     chat_body,
     classify_openai,
     models_from_openai,
     stream_chat,
 )
-from backends.wire.fields import count, number, obj, positive_int, text
-from backends.wire.framing import Malformed, aiter_sse, parse_json_object
+from backends.wire.fields import number, obj, positive_int, text
+from backends.wire.framing import decode
 from backends.wire.http import Http
-from backends.wire.openai_stream import NOT_JSON_HINT, error_from_payload
+from backends.wire.openai_stream import error_from_payload
 
 Api = Literal["v1", "openai"]
 
@@ -63,19 +58,6 @@ Api = Literal["v1", "openai"]
 def classify(status: int, body: Any) -> BackendError:
     refused = load_refused(error_from_payload(body).message, "the model") if status not in (401, 403) else None
     return refused or classify_openai(status, body, not_found_hint=NOT_FOUND_HINT)
-
-
-def stats_from_chat_end(data: dict[str, Any]) -> ServerStats:
-    s = obj(obj(data.get("result")).get("stats"))
-    tps = number(s.get("tokens_per_second"))
-    return ServerStats(
-        prompt_tokens=count(s.get("input_tokens")),
-        completion_tokens=count(s.get("total_output_tokens")),
-        reasoning_tokens=count(s.get("reasoning_output_tokens")),
-        decode_tps=tps if tps is not None and tps > 0 else None,
-        ttft_s=number(s.get("time_to_first_token_seconds")),
-        load_s=number(s.get("model_load_time_seconds")),
-    )
 
 
 class LMStudioBackend:
@@ -91,14 +73,17 @@ class LMStudioBackend:
         block_count: int | None = None,
         lms_timeout_s: float = 600.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        remote: tuple[str, ...] = (),
     ) -> None:
-        """`lms`: path of the CLI; None looks it up on PATH, "" never uses it."""
+        """`lms`: path of the CLI; None looks it up on PATH, "" never uses it. `remote`: run it on the
+        LM Studio machine through this prefix (`ssh -- host`, an ssh:// host of the pattern file)."""
         if endpoint.api_key is None and os.environ.get("LM_API_TOKEN"):
             endpoint = replace(endpoint, api_key=os.environ["LM_API_TOKEN"])
         self.url = endpoint.url.rstrip("/")
         self._http = Http(endpoint, unreachable_hint=UNREACHABLE_HINT, classify=classify, transport=transport)
         self._secret = endpoint.api_key
-        self._lms = shutil.which("lms") if lms is None else (lms or None)
+        self._remote = remote
+        self._lms = ("lms" if remote else shutil.which("lms")) if lms is None else (lms or None)
         self._block_count = block_count
         self._lms_timeout_s = lms_timeout_s
         self._api: Api | None = None
@@ -246,7 +231,7 @@ class LMStudioBackend:
                 "this LM Studio has no /api/v1 (0.3.x): streaming uses /v1/chat/completions, where LM Studio "
                 "ignores reasoning_effort (set it in LM Studio's model settings) and reports no server stats"
             )
-        if self._lms and is_loopback(self.url):
+        if self._lms and (is_loopback(self.url) or self._remote):
             loaded = await self._prepare_with_lms(spec, warnings)
             return Prepared(load_s=loaded[1], warnings=tuple(warnings), loaded=loaded[0])
         if self._lms:
@@ -336,7 +321,7 @@ class LMStudioBackend:
 
     def _cli(self) -> LmsCli:
         assert self._lms is not None
-        return LmsCli(self._lms, self._lms_timeout_s, self._secret)
+        return LmsCli(self._lms, self._lms_timeout_s, self._secret, self._remote)
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         return self._stream(request)
@@ -350,7 +335,7 @@ class LMStudioBackend:
         body = await self._native_body(request)
         try:
             async with self._http.stream("POST", "/api/v1/chat", json=body) as chunks:
-                async for ev in self._native_events(aiter_sse(chunks), request.model):
+                async for ev in decode(chunks, NativeStreamDecoder(request.model, self._secret)):
                     yield ev
         except BackendError as e:
             raise self._http.clean(e) from None
@@ -384,46 +369,9 @@ class LMStudioBackend:
             body["context_length"] = load.context_length
         return body
 
-    async def _native_events(self, events: AsyncIterator[Any], model: str) -> AsyncIterator[StreamEvent]:
-        error: BackendError | None = None
-        async for ev in events:
-            data = parse_json_object(ev.data)
-            if data is None:
-                continue
-            if isinstance(data, Malformed):
-                raise StreamBroken(
-                    f"LM Studio sent data that is not JSON: {data.raw[:80]!r} ({data.error})", hint=NOT_JSON_HINT
-                )
-            name = ev.event if ev.event != "message" else str(data.get("type", ""))
-            if name == "reasoning.delta" and isinstance(data.get("content"), str):
-                yield ReasoningDelta(data["content"])
-            elif name == "message.delta" and isinstance(data.get("content"), str):
-                yield ContentDelta(data["content"])
-            elif name == "model_load.end" and number(data.get("load_time_seconds")) is not None:
-                yield ServerStats(load_s=number(data.get("load_time_seconds")))
-            elif name == "error":
-                error = self._stream_error(data, model)  # chat.end follows with what was generated
-            elif name == "chat.end":
-                yield stats_from_chat_end(data)
-                if error is not None:
-                    raise error
-                yield Finished(None)
-                return
-        raise error or StreamBroken("the stream from LM Studio ended before chat.end", hint="did LM Studio crash?")
-
-    def _stream_error(self, data: dict[str, Any], model: str) -> BackendError:
-        err = obj(data.get("error"))
-        msg = redact(str(err.get("message") or err.get("type") or "unknown error"), (self._secret,))
-        if err.get("type") == "model_not_found":
-            return ModelNotFound(f"LM Studio has no model {model!r}: {msg}", hint=NOT_FOUND_HINT)
-        # A JIT load started by the chat can hit the guardrails too.
-        return load_refused(msg, model) or StreamBroken(
-            f"LM Studio reported an error mid-stream: {msg}", hint="see LM Studio's server log (Developer tab)"
-        )
-
     async def aclose(self) -> None:
         await self._http.aclose()
 
 
 def create(endpoint: Endpoint, options: ServerOptions) -> LMStudioBackend:
-    return LMStudioBackend(endpoint, transport=options.transport)
+    return LMStudioBackend(endpoint, transport=options.transport, remote=options.remote_command)

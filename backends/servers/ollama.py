@@ -12,7 +12,7 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import httpx
@@ -23,10 +23,8 @@ from backends.base import (
     BackendKind,
     Capabilities,
     ChatRequest,
-    ContentDelta,
     ContextOverflow,
     Endpoint,
-    Finished,
     GpuLayers,
     Health,
     LoadedModel,
@@ -35,21 +33,16 @@ from backends.base import (
     ModelInfo,
     ModelNotFound,
     Prepared,
-    ReasoningDelta,
     ServerOptions,
-    ServerStats,
-    StreamBroken,
     StreamEvent,
 )
+from backends.servers.ollama_stream import events_from_ndjson
 from backends.wire.fields import count, obj, positive_int, text
-from backends.wire.framing import Malformed, aiter_ndjson
 from backends.wire.http import Http, status_hint
-from backends.wire.openai_stream import InlineReasoningSplitter
 
 UNREACHABLE_HINT = "is `ollama serve` running? is OLLAMA_HOST right?"
 # Used for "max" when the block count is unknown: any value ≥ block_count+1 means full offload.
 ALL_LAYERS = 999
-_NS = 1e9
 _MODEL_IN_MESSAGE = re.compile(r"""model ['"]([^'"]+)['"]""")
 
 
@@ -120,86 +113,6 @@ def processor_detail(size: int | None, size_vram: int | None) -> str:
     # Go's math.Round rounds halves away from zero; Python's round() would round them to even.
     cpu = math.floor((size - size_vram) / size * 100 + 0.5)
     return f"{cpu}%/{100 - cpu}% CPU/GPU"
-
-
-def stats_from_final(line: dict[str, Any]) -> ServerStats:
-    """ServerStats from the `done: true` line; every figure the server left out stays None."""
-    prompt_n, prompt_ns = positive_int(line.get("prompt_eval_count")), positive_int(line.get("prompt_eval_duration"))
-    eval_n, eval_ns = positive_int(line.get("eval_count")), positive_int(line.get("eval_duration"))
-    load_ns, total_ns = positive_int(line.get("load_duration")), positive_int(line.get("total_duration"))
-    return ServerStats(
-        prompt_tokens=prompt_n,
-        prompt_tokens_processed=prompt_n,
-        completion_tokens=eval_n,
-        prompt_tps=prompt_n / prompt_ns * _NS if prompt_n and prompt_ns else None,
-        decode_tps=eval_n / eval_ns * _NS if eval_n and eval_ns else None,
-        # Ollama has no TTFT of its own (load + prefill is only an estimate): the client measures it.
-        load_s=load_ns / _NS if load_ns else None,
-        decode_s=eval_ns / _NS if eval_ns else None,
-        total_s=total_ns / _NS if total_ns else None,
-    )
-
-
-class LineReader:
-    """Turns decoded NDJSON lines of `/api/chat` (or `/api/generate`) into stream events."""
-
-    def __init__(self) -> None:
-        # Servers from before thinking support send reasoning inline as <think>…</think> in the text.
-        self._splitter: InlineReasoningSplitter | None = None
-        self.started = False
-        self.done = False
-
-    def feed(self, line: dict[str, Any] | Malformed) -> Iterator[StreamEvent]:
-        if isinstance(line, Malformed):
-            raise StreamBroken(
-                f"Ollama sent a line that is not JSON: {line.raw[:80]!r} ({line.error})",
-                hint="is the URL an Ollama server (not a proxy or another backend)?",
-            )
-        if "error" in line:
-            raise StreamBroken(
-                f"Ollama reported an error mid-stream: {line['error']}",
-                hint="see the Ollama server log (the runner may have crashed or run out of memory)",
-            )
-        msg = line.get("message")
-        src = msg if isinstance(msg, dict) else line
-        thinking = src.get("thinking")
-        text = src.get("content") if isinstance(msg, dict) else line.get("response")
-        if isinstance(thinking, str) and thinking:
-            self.started = True
-            yield ReasoningDelta(thinking)
-        if isinstance(text, str) and text:
-            self.started = True
-            yield from self._text(text)
-        if line.get("done") is True:
-            self.done = True
-            if self._splitter is not None:
-                yield from self._splitter.flush()
-            yield stats_from_final(line)
-            reason = line.get("done_reason")
-            yield Finished(reason if isinstance(reason, str) and reason else None)
-
-    def _text(self, text: str) -> Iterator[StreamEvent]:
-        if self._splitter is None and ("<think>" in text or "<|channel|>" in text):
-            self._splitter = InlineReasoningSplitter()
-        if self._splitter is not None:
-            yield from self._splitter.feed(text)
-        else:
-            yield ContentDelta(text)
-
-
-async def events_from_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
-    """Raw bytes of an Ollama stream → events. Raises StreamBroken if it ends before `done: true`."""
-    reader = LineReader()
-    async for line in aiter_ndjson(chunks):
-        for event in reader.feed(line):
-            yield event
-        if reader.done:
-            return
-    what = "after it started" if reader.started else "before the first token"
-    raise StreamBroken(
-        f"the Ollama stream ended {what} without its final `done` line",
-        hint="did the server crash or restart? see the Ollama server log",
-    )
 
 
 def _chat_message(role: str, content: str) -> dict[str, str]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol, TypeVar
+
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class SSEDecoder:
     """Server-sent events: `event:`/`data:` fields, blank line ends an event, `:` lines are comments."""
 
     __slots__ = ("_data", "_event", "_lines")
+    done: ClassVar[bool] = False  # the framing has no end of its own: the stream's end ends it
 
     def __init__(self) -> None:
         self._lines = _Lines()
@@ -115,6 +118,7 @@ class NDJSONDecoder:
     """One JSON object per line; blank lines skipped."""
 
     __slots__ = ("_lines",)
+    done: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._lines = _Lines()
@@ -149,29 +153,35 @@ def parse_json_object(text: str) -> dict[str, Any] | Malformed | None:
     return value
 
 
-async def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
-    dec = SSEDecoder()
+class Decoder(Protocol[T_co]):
+    """An incremental decoder: raw bytes in whatever pieces the network delivers → complete items."""
+
+    @property
+    def done(self) -> bool:
+        """The stream said it is complete (an end marker): nothing more is read."""
+        ...
+
+    def feed(self, data: bytes) -> Sequence[T_co]: ...
+
+    def close(self) -> Sequence[T_co]:
+        """The stream ended: what is left, or an exception when it ended where it should not."""
+        ...
+
+
+async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co]) -> AsyncIterator[T_co]:
+    """The one decode loop: feed each read, yield what it completed, stop at the end marker, close."""
     async for chunk in chunks:
-        for ev in dec.feed(chunk):
-            yield ev
-    for ev in dec.close():
-        yield ev
+        for item in decoder.feed(chunk):
+            yield item
+        if decoder.done:
+            break
+    for item in decoder.close():
+        yield item
 
 
-async def aiter_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any] | Malformed]:
-    dec = NDJSONDecoder()
-    async for chunk in chunks:
-        for rec in dec.feed(chunk):
-            yield rec
-    for rec in dec.close():
-        yield rec
+def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
+    return decode(chunks, SSEDecoder())
 
 
-def decode_sse_all(chunks: Iterator[bytes]) -> list[SSEEvent]:
-    """Decode a whole recorded stream (tests, fixtures)."""
-    dec = SSEDecoder()
-    out: list[SSEEvent] = []
-    for c in chunks:
-        out.extend(dec.feed(c))
-    out.extend(dec.close())
-    return out
+def aiter_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any] | Malformed]:
+    return decode(chunks, NDJSONDecoder())

@@ -9,7 +9,6 @@ carries them (finish chunk, separate `choices: []` chunk, or every chunk); `cont
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,7 +22,8 @@ from backends.base import (
     StreamBroken,
     StreamEvent,
 )
-from backends.wire.framing import Malformed, SSEDecoder, SSEEvent, parse_json_object
+from backends.wire.fields import count, number, positive
+from backends.wire.framing import Malformed, SSEDecoder, decode, parse_json_object
 
 MID_STREAM_HINT = "see the server's log: the model may have run out of memory or context"
 NOT_JSON_HINT = "is the URL the inference server itself, not a proxy or another service in front of it?"
@@ -123,37 +123,24 @@ def stats_from_chunk(chunk: dict[str, Any]) -> ServerStats | None:
     t = timings if isinstance(timings, dict) else {}
     details = u.get("completion_tokens_details")
     reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
-    prompt_n, cache_n = _int(t.get("prompt_n")), _int(t.get("cache_n"))
-    prompt_tokens = _int(u.get("prompt_tokens"))
+    prompt_n, cache_n = count(t.get("prompt_n")), count(t.get("cache_n"))
+    prompt_tokens = count(u.get("prompt_tokens"))
     if prompt_tokens is None and prompt_n is not None:
         prompt_tokens = prompt_n + (cache_n or 0)
-    completion = _int(u.get("completion_tokens"))
+    completion = count(u.get("completion_tokens"))
     if completion is None:
-        completion = _int(t.get("predicted_n"))
-    prompt_ms, predicted_ms = _float(t.get("prompt_ms")), _float(t.get("predicted_ms"))
+        completion = count(t.get("predicted_n"))
+    prompt_ms, predicted_ms = number(t.get("prompt_ms")), number(t.get("predicted_ms"))
     return ServerStats(
         prompt_tokens=prompt_tokens,
         prompt_tokens_processed=prompt_n,
         completion_tokens=completion,
-        reasoning_tokens=_int(reasoning),
-        prompt_tps=_positive(_float(t.get("prompt_per_second"))),
-        decode_tps=_positive(_float(t.get("predicted_per_second"))),
+        reasoning_tokens=count(reasoning),
+        prompt_tps=positive(number(t.get("prompt_per_second"))),
+        decode_tps=positive(number(t.get("predicted_per_second"))),
         decode_s=predicted_ms / 1000 if predicted_ms is not None else None,
         total_s=None if prompt_ms is None or predicted_ms is None else (prompt_ms + predicted_ms) / 1000,
     )
-
-
-def _int(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def _float(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-def _positive(v: float | None) -> float | None:
-    # A server that measured nothing reports 0 or a negative rate; that is unknown, not 0 tok/s.
-    return v if v is not None and v > 0 else None
 
 
 def error_from_payload(payload: Any, status: int | None = None) -> BackendError:
@@ -242,12 +229,16 @@ class OpenAIStreamDecoder:
         self._sse = SSEDecoder()
         self._reader = ChunkReader()
         self.done = False
+        # An error in the middle of a read: the events before it are delivered first, then this.
+        self._error: BackendError | None = None
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         return self._convert(self._sse.feed_raw(data)) if not self.done else []
 
     def close(self) -> list[StreamEvent]:
         out = self._convert(self._sse.close_raw()) if not self.done else []
+        if self._error is not None:
+            raise self._error
         if not self.done and self._reader.finish_reason is None:
             raise StreamBroken(
                 "the stream ended before the server finished the reply (no [DONE])",
@@ -255,50 +246,28 @@ class OpenAIStreamDecoder:
             )
         return out + self._reader.finish()
 
-    def feed_events(self, events: list[SSEEvent]) -> list[StreamEvent]:
-        return self._convert([(ev.event, ev.data) for ev in events]) if not self.done else []
-
     def _convert(self, events: list[tuple[str, str]]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         feed = self._reader.feed
-        for _name, data in events:
-            if data[:1] != "{" and data.strip() == "[DONE]":
-                self.done = True
-                break
-            chunk = parse_json_object(data)
-            if chunk is None:
-                continue
-            if isinstance(chunk, Malformed):
-                raise StreamBroken(
-                    f"the server sent data that is not JSON: {chunk.raw[:80]!r} ({chunk.error})", hint=NOT_JSON_HINT
-                )
-            out.extend(feed(chunk))
+        try:
+            for _name, data in events:
+                if data[:1] != "{" and data.strip() == "[DONE]":
+                    self.done = True
+                    break
+                chunk = parse_json_object(data)
+                if chunk is None:
+                    continue
+                if isinstance(chunk, Malformed):
+                    raise StreamBroken(
+                        f"the server sent data that is not JSON: {chunk.raw[:80]!r} ({chunk.error})",
+                        hint=NOT_JSON_HINT,
+                    )
+                out.extend(feed(chunk))
+        except BackendError as e:
+            self._error, self.done = e, True
         return out
 
 
-async def events_from_sse_bytes(chunks: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
+def events_from_sse_bytes(chunks: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
     """OpenAI-style SSE bytes → stream events. Raises StreamBroken when the stream ends abnormally."""
-    dec = OpenAIStreamDecoder()
-    async for chunk in chunks:
-        for out in dec.feed(chunk):
-            yield out
-        if dec.done:
-            break
-    for out in dec.close():
-        yield out
-
-
-async def events_from_sse(events: AsyncIterator[SSEEvent]) -> AsyncIterator[StreamEvent]:
-    """The same from already-framed SSE events (a caller that reads named events itself)."""
-    dec = OpenAIStreamDecoder()
-    async for ev in events:
-        for out in dec.feed_events([ev]):
-            yield out
-        if dec.done:
-            break
-    for out in dec.close():
-        yield out
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return decode(chunks, OpenAIStreamDecoder())

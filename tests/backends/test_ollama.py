@@ -36,7 +36,8 @@ from backends.base import (
     StreamEvent,
 )
 from backends.runs.stats import Meter
-from backends.servers.ollama import OllamaBackend, classify, events_from_ndjson, num_gpu_for, processor_detail
+from backends.servers.ollama import OllamaBackend, classify, num_gpu_for, processor_detail
+from backends.servers.ollama_stream import events_from_ndjson
 from backends.servers.registry import make_backend
 from tests.fakes.ollama import GEMMA3_1B, GPT_OSS_20B, MID_STREAM_ERROR, FakeOllama, Faults
 

@@ -10,8 +10,7 @@ import pytest
 
 from backends.base import ContentDelta, Finished, ReasoningDelta, ServerStats, StreamBroken, StreamEvent
 from backends.runs.stats import merge_stats
-from backends.wire.framing import aiter_sse
-from backends.wire.openai_stream import InlineReasoningSplitter, events_from_sse
+from backends.wire.openai_stream import InlineReasoningSplitter, events_from_sse_bytes
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "llamacpp"
 
@@ -25,7 +24,7 @@ async def _chunks(data: bytes, size: int | None = None) -> AsyncIterator[bytes]:
 
 
 async def decode(data: bytes, size: int | None = None) -> list[StreamEvent]:
-    return [e async for e in events_from_sse(aiter_sse(_chunks(data, size)))]
+    return [e async for e in events_from_sse_bytes(_chunks(data, size))]
 
 
 def split(events: list[StreamEvent]) -> tuple[str, str, ServerStats | None, str | None]:
@@ -132,7 +131,7 @@ async def test_error_event_after_first_chunk_without_done_is_a_broken_stream() -
     ).encode()
     seen: list[StreamEvent] = []
     with pytest.raises(StreamBroken, match="slot died"):
-        async for e in events_from_sse(aiter_sse(_chunks(data))):
+        async for e in events_from_sse_bytes(_chunks(data)):
             seen.append(e)
     assert seen == [ContentDelta("Hi")]
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backends.base import BackendError, StreamEvent
-from backends.servers.ollama import events_from_ndjson
+from backends.servers.ollama_stream import events_from_ndjson
 from backends.wire.framing import NDJSONDecoder, SSEDecoder
 from backends.wire.openai_stream import OpenAIStreamDecoder, events_from_sse_bytes
 
