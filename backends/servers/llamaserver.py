@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -260,7 +259,3 @@ class ManagedServer:
         self._log.close()
         with contextlib.suppress(OSError):
             os.unlink(self._log.name)
-
-
-def describe_argv(argv: Sequence[str]) -> str:
-    return " ".join(argv)
