@@ -77,7 +77,7 @@ class AppleProbe:
             return None if n is None or page is None else n * page
 
         raw = sysctl.get("kern.memorystatus_vm_pressure_level")
-        level = _int(raw)
+        level = _parse_int(raw)
         swap_total, swap_used = parse_swapusage(sysctl.get("vm.swapusage"))
         return AppleSample(
             model=ioreg.model,
@@ -87,9 +87,9 @@ class AppleProbe:
             gpu_alloc_bytes=ioreg.stats.get("Alloc system memory"),
             pressure_raw=level,
             pressure=_PRESSURE.get(level) if level is not None else None,
-            memory_free_percent=_int(sysctl.get("kern.memorystatus_level")),
-            memsize_bytes=_int(sysctl.get("hw.memsize")),
-            wired_limit_mb=_int(sysctl.get("iogpu.wired_limit_mb")),
+            memory_free_percent=_parse_int(sysctl.get("kern.memorystatus_level")),
+            memsize_bytes=_parse_int(sysctl.get("hw.memsize")),
+            wired_limit_mb=_parse_int(sysctl.get("iogpu.wired_limit_mb")),
             swap_total_bytes=swap_total,
             swap_used_bytes=swap_used,
             page_size=page,
@@ -191,7 +191,7 @@ def parse_vm_stat(text: str | None) -> dict[str, int]:
     return out
 
 
-def _int(v: str | int | None) -> int | None:
+def _parse_int(v: str | int | None) -> int | None:
     if v is None:
         return None
     try:

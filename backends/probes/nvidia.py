@@ -130,8 +130,8 @@ class NvidiaProbe:
         mem = self._q(n.nvmlDeviceGetMemoryInfo, h)
         power_mw = self._q(n.nvmlDeviceGetPowerUsage, h)
         temp = self._temperature(h)
-        used = _int(getattr(mem, "used", None))
-        total = _int(getattr(mem, "total", None))
+        used = _nvml_int(getattr(mem, "used", None))
+        total = _nvml_int(getattr(mem, "total", None))
         return GpuSample(
             vendor="nvidia",
             index=i,
@@ -144,9 +144,9 @@ class NvidiaProbe:
             vram_total_bytes=total,
             power_w=None if power_mw is None else float(power_mw) / 1000.0,
             temperature_c=temp,
-            clock_graphics_mhz=_int(self._q(n.nvmlDeviceGetClockInfo, h, n.NVML_CLOCK_GRAPHICS)),
-            clock_sm_mhz=_int(self._q(n.nvmlDeviceGetClockInfo, h, n.NVML_CLOCK_SM)),
-            clock_mem_mhz=_int(self._q(n.nvmlDeviceGetClockInfo, h, n.NVML_CLOCK_MEM)),
+            clock_graphics_mhz=_nvml_int(self._q(n.nvmlDeviceGetClockInfo, h, n.NVML_CLOCK_GRAPHICS)),
+            clock_sm_mhz=_nvml_int(self._q(n.nvmlDeviceGetClockInfo, h, n.NVML_CLOCK_SM)),
+            clock_mem_mhz=_nvml_int(self._q(n.nvmlDeviceGetClockInfo, h, n.NVML_CLOCK_MEM)),
             pci_slot=self._pci(h),
             processes=self._processes(h),
         )
@@ -177,14 +177,14 @@ class NvidiaProbe:
             fn = getattr(n, fn_name, None)
             procs = self._q(fn, h) if fn is not None else None
             for p in procs or ():
-                pid = _int(getattr(p, "pid", None))
+                pid = _nvml_int(getattr(p, "pid", None))
                 if pid is None or pid in seen:
                     continue
-                seen[pid] = GpuProcess(pid=pid, used_bytes=_int(getattr(p, "usedGpuMemory", None)))
+                seen[pid] = GpuProcess(pid=pid, used_bytes=_nvml_int(getattr(p, "usedGpuMemory", None)))
         return tuple(sorted(seen.values(), key=lambda p: p.pid))
 
 
-def _int(v: object) -> int | None:
+def _nvml_int(v: object) -> int | None:
     # NVML reports "not available" per-process memory as None (WDDM) or as a huge sentinel.
     if isinstance(v, bool) or not isinstance(v, int):
         return None
