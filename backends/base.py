@@ -193,6 +193,9 @@ class ServerOptions:
     # The one seam for tests: every adapter builds its HTTP clients on this transport
     # (httpx.MockTransport, or one that forwards to a loopback fake). None: the network.
     transport: httpx.AsyncBaseTransport | None = None
+    # A command prefix that runs a program on the server's machine (`ssh [options] -- host`, from an
+    # ssh:// host of the pattern file); empty: this machine. LM Studio runs `lms` through it.
+    remote_command: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ class GptossTop(App[int]):
 
             s = self.services
             s.sampler = with_hosts(s.sampler, s.hosts, s.interval)
+            s.pool.hosts = dict(s.hosts)  # `lms` runs on an ssh:// host
         sampler = self.services.sampler
         if sampler is not None:
             try:

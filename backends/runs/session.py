@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import urllib.parse
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -33,7 +33,7 @@ from backends.base import (
     redact,
 )
 from backends.probes.model import Peaks
-from backends.probes.remote.registry import missing_telemetry, sampler_for, telemetry_source
+from backends.probes.remote.registry import missing_telemetry, remote_command, sampler_for, telemetry_source
 from backends.probes.sampler import HardwareSampler
 from backends.runs.fit.record import fill_record
 from backends.runs.patterns import Pattern
@@ -51,14 +51,17 @@ class BackendPool:
     llama-server is shared by the patterns that run one), and the screen matches health answers by it.
     """
 
-    def __init__(self, factory: Callable[[Pattern], Backend] | None = None) -> None:
+    def __init__(self, factory: Callable[[Pattern], Backend] | None = None,
+                 hosts: Mapping[str, str] | None = None) -> None:  # fmt: skip
+        """`hosts`: the file's {name: telemetry}; an ssh:// host runs the server's CLI (`lms`) there."""
         self._factory = factory or self._make
         self._backends: dict[BackendKey, Backend] = {}
+        self.hosts: dict[str, str] = dict(hosts or {})
 
-    @staticmethod
-    def _make(p: Pattern) -> Backend:
+    def _make(self, p: Pattern) -> Backend:
         endpoint = Endpoint(p.url, p.api_key(), timeout_s=p.timeout_s)
-        options = ServerOptions(managed=bool(p.model_path), server_bin=p.server_bin)
+        remote = remote_command(self.hosts.get(p.host)) if p.host else ()
+        options = ServerOptions(managed=bool(p.model_path), server_bin=p.server_bin, remote_command=remote)
         return make_backend(p.backend, endpoint, options)
 
     @staticmethod

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import shlex
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,10 +79,12 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
 class LmsCli:
     """`lms` at a path, run with a time-out; its output has the API key taken out."""
 
-    def __init__(self, path: str, timeout_s: float, secret: str | None) -> None:
+    def __init__(self, path: str, timeout_s: float, secret: str | None, remote: Sequence[str] = ()) -> None:
+        """`remote`: a prefix that runs the command on the LM Studio machine (`ssh -- host`)."""
         self.path = path
         self.timeout_s = timeout_s
         self.secret = secret
+        self.remote = tuple(remote)
 
     async def ps(self) -> list[dict[str, Any]]:
         """`lms ps --json`: the loaded instances."""
@@ -95,11 +99,12 @@ class LmsCli:
 
     async def run(self, args: list[str], model: str) -> str:
         """Run `lms ARGS` with a time-out; stdout on success, a readable BackendError otherwise."""
-        cmd = f"lms {' '.join(args)}"
+        cmd = f"lms {' '.join(args)}" + (f" (on {self.remote[-1]})" if self.remote else "")
+        # ssh hands the far side one command line: quote each argument for its shell.
+        argv = [*self.remote, shlex.join([self.path, *args])] if self.remote else [self.path, *args]
         try:
             proc = await asyncio.create_subprocess_exec(
-                self.path,
-                *args,
+                *argv,
                 stdin=asyncio.subprocess.DEVNULL,  # never let lms wait on an interactive prompt
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

@@ -147,7 +147,7 @@ class Sshd:
         return ["ssh", *self.options.split(), "-p", str(self.port), f"{self.user}@127.0.0.1"]
 
 
-def start_sshd(root: Path, path_dirs: list[str]) -> Sshd:
+def start_sshd(root: Path, path_dirs: list[str], env: dict[str, str] | None = None) -> Sshd:
     """sshd -D on a loopback port, a throwaway host key and client key, PATH fixed for the session."""
     sshd = need("sshd", "openssh-server")
     keygen = need("ssh-keygen", "openssh-client")
@@ -159,12 +159,13 @@ def start_sshd(root: Path, path_dirs: list[str]) -> Sshd:
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
     port = free_port()
     path = ":".join([*path_dirs, "/usr/local/bin", "/usr/bin", "/bin"])
+    more = "".join(f" {k}={v}" for k, v in (env or {}).items())
     config = root / "sshd_config"
     config.write_text(
         f"ListenAddress 127.0.0.1\nHostKey {root / 'host_key'}\nAuthorizedKeysFile {root / 'authorized_keys'}\n"
         f"PidFile {root / 'sshd.pid'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
         f"PermitRootLogin prohibit-password\nStrictModes no\nSetEnv PATH={path} "
-        f"GPTOSS_TOP_DATA_DIR={root / 'data'} GPTOSS_TOP_CACHE_DIR={root / 'cache'}\n"
+        f"GPTOSS_TOP_DATA_DIR={root / 'data'} GPTOSS_TOP_CACHE_DIR={root / 'cache'}{more}\n"
         "PrintMotd no\nLogLevel ERROR\n"
     )
     log = root / "sshd.log"
@@ -187,11 +188,11 @@ def start_sshd(root: Path, path_dirs: list[str]) -> Sshd:
 
 
 @pytest.fixture
-def sshd_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[list[str]], Sshd]]:
+def sshd_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Sshd]]:
     started: list[Sshd] = []
 
-    def make(path_dirs: list[str]) -> Sshd:
-        s = start_sshd(tmp_path / f"sshd{len(started)}", path_dirs)
+    def make(path_dirs: list[str], env: dict[str, str] | None = None) -> Sshd:
+        s = start_sshd(tmp_path / f"sshd{len(started)}", path_dirs, env)
         started.append(s)
         monkeypatch.setenv("GPTOSS_TOP_SSH_OPTIONS", s.options)
         return s

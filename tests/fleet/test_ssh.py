@@ -33,7 +33,7 @@ def fake_mac_bin(root: Path) -> Path:
     return bin_dir
 
 
-def test_ssh_runs_gptoss_top_probe_there(sshd_factory: Callable[[list[str]], Sshd]) -> None:
+def test_ssh_runs_gptoss_top_probe_there(sshd_factory: Callable[..., Sshd]) -> None:
     sshd = sshd_factory([str(VENV_BIN)])
     sampler = RemoteSampler(parse_source(sshd.source()), timeout_s=30)
     snap = sampler.sample_now()
@@ -41,7 +41,7 @@ def test_ssh_runs_gptoss_top_probe_there(sshd_factory: Callable[[list[str]], Ssh
     assert snap.host is not None and snap.host.mem_total_bytes == psutil.virtual_memory().total
 
 
-def test_ssh_falls_back_to_the_macos_one_shots(sshd_factory: Callable[[list[str]], Sshd], tmp_path: Path) -> None:
+def test_ssh_falls_back_to_the_macos_one_shots(sshd_factory: Callable[..., Sshd], tmp_path: Path) -> None:
     sshd = sshd_factory([str(fake_mac_bin(tmp_path))])
     sampler = RemoteSampler(parse_source(sshd.source("?command=/nonexistent/gptoss-top")), timeout_s=30)
     snap = sampler.sample_now()
@@ -55,7 +55,7 @@ def test_ssh_falls_back_to_the_macos_one_shots(sshd_factory: Callable[[list[str]
     assert any("one-shots" in n for n in snap.notes)
 
 
-def test_ssh_to_a_linux_host_without_gptoss_top_says_what_to_do(sshd_factory: Callable[[list[str]], Sshd]) -> None:
+def test_ssh_to_a_linux_host_without_gptoss_top_says_what_to_do(sshd_factory: Callable[..., Sshd]) -> None:
     sshd = sshd_factory([])
     sampler = RemoteSampler(parse_source(sshd.source("?command=/nonexistent/gptoss-top")), timeout_s=30)
     sampler.sample_now()
@@ -85,7 +85,7 @@ def tmux() -> Iterator[Tmux]:
 
 
 def test_the_tui_over_ssh_t_at_80x24(
-    sshd_factory: Callable[[list[str]], Sshd], llama_server: RunningServer, tmp_path: Path, tmux: Tmux
+    sshd_factory: Callable[..., Sshd], llama_server: RunningServer, tmp_path: Path, tmux: Tmux
 ) -> None:
     sshd = sshd_factory([str(VENV_BIN)])
     config = tmp_path / "mini.toml"

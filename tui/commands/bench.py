@@ -45,8 +45,9 @@ def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
         print_progress(event, show_repeat)
 
     async def go() -> list[RunRecord]:
-        sampler = with_hosts(make_sampler(args.interval), file_hosts(args), args.interval)
-        pool = BackendPool()
+        hosts = file_hosts(args)
+        sampler = with_hosts(make_sampler(args.interval), hosts, args.interval)
+        pool = BackendPool(hosts=hosts)
         if sampler is not None:
             await sampler.start()
         try:

@@ -71,11 +71,14 @@ def budget_for(args: argparse.Namespace) -> Any:
 
 
 def estimate_all(args: argparse.Namespace, patterns: list[Any]) -> list[FitEstimate]:
+    from backends.probes.remote.registry import remote_command
     from backends.runs.fit import FitInputError, describe, estimate
     from backends.runs.fit.api import unknown
     from backends.runs.fit.ask import ask_servers
+    from tui.commands.bench import file_hosts
 
     budget = budget_for(args)
+    hosts = file_hosts(args)
     out = []
     for p in patterns:
         try:
@@ -84,7 +87,8 @@ def estimate_all(args: argparse.Namespace, patterns: list[Any]) -> list[FitEstim
             out.append(unknown(p, str(e)))
             continue
         est = estimate(p, desc=desc, budget=budget)
-        out.append(est if args.own else ask_servers(est, p, desc, budget))
+        remote = remote_command(hosts.get(p.host)) if p.host else ()
+        out.append(est if args.own else ask_servers(est, p, desc, budget, remote))
     return out
 
 

@@ -248,6 +248,7 @@ class MainScreen(Screen[None]):
         self.services.load()
         if isinstance(self.services.sampler, HostSamplers):
             self.run_worker(self.services.sampler.update(self.services.hosts), group="hosts")
+            self.services.pool.hosts = dict(self.services.hosts)
         self.query_one(OutputPanel).show_error(None)
         self._show_patterns()
         if not self.services.pattern_error:

@@ -190,3 +190,18 @@ def host_title(sampler: Any, host: str | None) -> str | None:
     if host is not None and not parse_source(sampler.source_of(host)).is_local:
         return host
     return sampler.local_name()
+
+
+def remote_command(telemetry: str | None) -> tuple[str, ...]:
+    """`ssh [options] -- [user@]host` for an ssh:// host (a server's CLI runs there); () otherwise."""
+    if not telemetry:
+        return ()
+    try:
+        src = parse_source(telemetry)
+    except SourceError:
+        return ()
+    if src.kind != "ssh":
+        return ()
+    from backends.probes.remote.ssh import ssh_argv
+
+    return tuple(ssh_argv(src))

@@ -109,18 +109,24 @@ def parse_lms_estimate(text: str) -> tuple[int | None, int | None, str | None, b
     return gpu, total, answer, "Confidence: LOW" in text
 
 
-def ask_lms(est: FitEstimate, pattern: Any, desc: ModelDesc, budget: Budget, timeout_s: float = 60.0) -> FitEstimate:
-    """LM Studio's estimate and guardrail answer, when `lms` is on PATH and LM Studio runs here."""
+def ask_lms(est: FitEstimate, pattern: Any, desc: ModelDesc, budget: Budget, timeout_s: float = 60.0,
+            remote: tuple[str, ...] = ()) -> FitEstimate:  # fmt: skip
+    """LM Studio's estimate and guardrail answer, when `lms` is on PATH and LM Studio runs here, or on
+    the pattern's ssh:// host through `remote` (`ssh -- host`)."""
+    import shlex
+
     from backends.servers.lms_cli import gpu_ratio, is_loopback
 
-    lms = shutil.which("lms")
-    if lms is None or not is_loopback(pattern.url):
+    lms = "lms" if remote else shutil.which("lms")
+    if lms is None or not (remote or is_loopback(pattern.url)):
         return est
     argv = [lms, "load", "--estimate-only", pattern.model]
     if est.context_length:
         argv += ["--context-length", str(est.context_length)]
     if pattern.gpu_layers is not None:
         argv += ["--gpu", gpu_ratio(pattern.gpu_layers, desc.n_layer)]
+    if remote:
+        argv = [*remote, shlex.join(argv)]
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -141,10 +147,12 @@ def ask_lms(est: FitEstimate, pattern: Any, desc: ModelDesc, budget: Budget, tim
                    compute_host_bytes=None, guardrail=answer, notes=(*notes, *est.notes))  # fmt: skip
 
 
-def ask_servers(est: FitEstimate, pattern: Any, desc: ModelDesc, budget: Budget) -> FitEstimate:
-    """The best answer at hand: llama-fit-params for a local GGUF on llama.cpp, `lms` for LM Studio."""
+def ask_servers(est: FitEstimate, pattern: Any, desc: ModelDesc, budget: Budget,
+                remote: tuple[str, ...] = ()) -> FitEstimate:  # fmt: skip
+    """The best answer at hand: llama-fit-params for a local GGUF on llama.cpp, `lms` for LM Studio
+    (run on the pattern's ssh:// host when `remote` says how to reach it)."""
     if pattern.backend == "lmstudio":
-        return ask_lms(est, pattern, desc, budget)
+        return ask_lms(est, pattern, desc, budget, remote=remote)
     if pattern.backend == "llamacpp" and desc.path:
         return ask_fit_params(est, pattern, desc, budget)
     return est
