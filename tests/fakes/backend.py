@@ -64,9 +64,6 @@ def words(text: str) -> list[str]:
 
 class FakeBackend:
     kind: ClassVar[BackendKind] = "llamacpp"
-    # An attached llama-server: it times itself, and gptoss-top did not start it.
-    capabilities: ClassVar[Capabilities] = Capabilities(load_applies="server_start", server_timings=True)
-    pid: ClassVar[None] = None
 
     def __init__(
         self,
@@ -86,7 +83,11 @@ class FakeBackend:
         model_name: str = "gpt-oss-20b",
         version: str = "b7010",
         tps_for: Callable[[LoadSpec], float] | None = None,
+        pid: int | None = None,
     ) -> None:
+        # A llama-server that times itself; given a pid, one this backend started and owns (managed).
+        self.capabilities = Capabilities(load_applies="server_start", owns_process=pid is not None, server_timings=True)
+        self.pid = pid
         self.url = url
         self.reasoning = reasoning
         self.answer = answer
