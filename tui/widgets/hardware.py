@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from backends.base import LoadedModel
+from backends.probes.model import Snapshot
 from tui.widgets.fitbar import FitBar, fit_text
 from tui.widgets.fmt import DASH, bar, gib, gib_pair, level_style, num, pressure_text
 
@@ -26,13 +27,13 @@ def _frac(used: int | float | None, total: int | float | None) -> float | None:
     return used / total
 
 
-def gpu_text(snapshot: Any | None) -> Text:
+def gpu_text(snapshot: Snapshot | None) -> Text:
     if snapshot is None:
         return Text("sampling…", style="dim")
-    gpus = getattr(snapshot, "gpus", ())
+    gpus = snapshot.gpus
     if not gpus:
         t = Text("no GPU detected", style="bold")
-        for note in getattr(snapshot, "notes", ()):
+        for note in snapshot.notes:
             t.append(f"\n{note}", style="dim")
         return t
     t = Text()
@@ -59,12 +60,12 @@ def gpu_text(snapshot: Any | None) -> Text:
         t.append(num(g.power_w, ".0f", " W"))
         t.append("  temp ", style="dim")
         t.append(num(g.temperature_c, ".0f", " °C"))
-    for err in getattr(snapshot, "errors", ()):
+    for err in snapshot.errors:
         t.append(f"\n{err}", style="red")
     return t
 
 
-def memory_text(snapshot: Any | None) -> Text:
+def memory_text(snapshot: Snapshot | None) -> Text:
     if snapshot is None:
         return Text("sampling…", style="dim")
     host = snapshot.host
@@ -174,7 +175,7 @@ class HardwarePanel(VerticalScroll, can_focus=False):
             self.query_one("#gpu").border_title = f"GPU{where}"
             self.query_one("#memory").border_title = f"Memory{where}"
 
-    def show_snapshot(self, snapshot: Any | None) -> None:
+    def show_snapshot(self, snapshot: Snapshot | None) -> None:
         self.query_one("#gpu", Figures).show(gpu_text(snapshot))
         self.query_one("#memory", Figures).show(memory_text(snapshot))
 
