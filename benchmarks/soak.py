@@ -110,7 +110,7 @@ async def soak(runs: int, warmup: int, max_tokens: int, batch: int, store: Resul
                 rss_points.append((done, rss()))
             print(f"  {done:>5}/{runs} runs, RSS {rss() / MB:7.1f} MB, fds {fds()}", file=sys.stderr, flush=True)
         rss_end, fds_end = rss(), fds()
-        pids = {b.pid for b in pool.all() if getattr(b, "pid", None)}  # type: ignore[attr-defined]
+        pids = {b.pid for b in pool.all() if b.pid is not None}
     finally:
         await sampler.stop()
         await pool.aclose()
@@ -160,9 +160,8 @@ async def relaunch(relaunches: int, max_tokens: int, store: ResultsStore, report
             backend = pool.get(p)
             failures += sum(not r.ok for r in records)
             loaded_ctx.update((r.pattern, r.loaded_context_length) for r in records)
-            pid = getattr(backend, "pid", None)
-            if pid:
-                pids.add(pid)
+            if backend.pid is not None:
+                pids.add(backend.pid)
             peak_children = max(peak_children, len(ME.children(recursive=True)))
             if (i + 1) % 10 == 0:
                 print(f"  {i + 1:>4} launches, RSS {rss() / MB:7.1f} MB, fds {fds()}", file=sys.stderr, flush=True)
