@@ -217,8 +217,8 @@ def test_server_down_80x24(tmux: Tmux, tmp_path: Path) -> None:
     tmux.keys("Enter")
     screen = tmux.wait_for("the error", lambda s: "e2e-alpha: failed" in s, timeout=30)
     assert "e2e-alpha failed: cannot connect" in screen, screen
-    # The hint: the adapter's own (after " — "), or the screen's "What to do" line for errors without one.
-    assert "start it" in screen or "What to do" in screen, screen
+    # What to do, on its own line: the adapter's hint (the record's error_hint).
+    assert "What to do: is llama-server running" in screen, screen
     assert "tok/s · run failed" in screen, screen
     time.sleep(0.5)
     assert tmux.alive(), "the app exited after a failed run"
