@@ -196,6 +196,9 @@ class ServerOptions:
     # A command prefix that runs a program on the server's machine (`ssh [options] -- host`, from an
     # ssh:// host of the pattern file); empty: this machine. LM Studio runs `lms` through it.
     remote_command: tuple[str, ...] = ()
+    # openai (exo): ask POST /bench/chat/completions, whose answer carries exo's own prefill and
+    # generation rates, instead of streaming (pattern key server_stats = "exo-bench").
+    exo_bench: bool = False
 
 
 # --------------------------------------------------------------------------------------------------

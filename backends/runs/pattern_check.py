@@ -43,6 +43,7 @@ KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "repeat": _INT,
     "n_cpu_moe": ((int, str), 'an integer or "all"'),
     "host": _STR,
+    "server_stats": _STR,
 }
 PATTERN_ONLY = {"name"}
 TOP_LEVEL = {"defaults", "patterns", "hosts"}
@@ -237,6 +238,10 @@ def check_limits(e: Entry) -> None:
         e.bad("gpu_layers", f'gpu_layers in {label} cannot be negative ({layers}); use 0 or "off" for CPU only')
     if isinstance(layers, str) and layers not in ("max", "off"):
         e.bad("gpu_layers", f'gpu_layers {layers!r} in {label} must be an integer, "max" or "off"')
+    stats = e.text("server_stats")
+    if stats is not None and stats != "exo-bench":
+        e.bad("server_stats", f"server_stats {stats!r} in {label} must be \"exo-bench\" (exo's server-timed "
+              "/bench/chat/completions), or left out")  # fmt: skip
     cpu_moe = e.get("n_cpu_moe", (int, str))
     if (isinstance(cpu_moe, int) and cpu_moe < 0) or (isinstance(cpu_moe, str) and cpu_moe != "all"):
         e.bad("n_cpu_moe", f'n_cpu_moe {cpu_moe!r} in {label} must be 0 or more, or "all" (every expert on the CPU)')

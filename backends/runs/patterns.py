@@ -95,6 +95,7 @@ class Pattern:
     repeat: int = 1
     n_cpu_moe: int | str | None = None  # first N blocks keep their expert weights in host memory; "all"
     host: str | None = None  # a [hosts.NAME] of the file whose hardware runs this pattern; None: this machine
+    server_stats: str | None = None  # "exo-bench": an openai pattern asks exo's /bench/chat/completions
     source: str = ""  # "file:line" where the pattern was defined
 
     def settings(self) -> str:
@@ -307,6 +308,7 @@ def _build(e: Entry, name: str, base: Path, loc: Locator) -> Pattern | None:
         repeat=e.integer("repeat") or 1,
         n_cpu_moe=e.get("n_cpu_moe", (int, str)),
         host=e.text("host"),
+        server_stats=e.text("server_stats"),
         source=loc.where(loc.line("patterns", e.idx)),
     )
 

@@ -107,8 +107,12 @@ class OpenAICompatBackend:
     capabilities: ClassVar[Capabilities] = Capabilities(load_applies="none")
     pid: ClassVar[None] = None
 
-    def __init__(self, endpoint: Endpoint, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, endpoint: Endpoint, *, transport: httpx.AsyncBaseTransport | None = None, exo_bench: bool = False
+    ) -> None:
+        """`exo_bench`: ask exo's /bench/chat/completions (server-timed rates, no stream)."""
         self.url = endpoint.url.rstrip("/")
+        self._exo_bench = exo_bench
         self._http = Http(
             endpoint,
             unreachable_hint="is the server running, and is the URL (host and port) right?",
@@ -152,6 +156,10 @@ class OpenAICompatBackend:
         return Prepared(warnings=tuple(warnings))
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        if self._exo_bench:
+            from backends.servers.exo_bench import bench_chat
+
+            return bench_chat(self._http, chat_body(request))
         return stream_chat(self._http, chat_body(request))
 
     async def loaded(self) -> list[LoadedModel]:
@@ -176,4 +184,4 @@ def unsupported_load_warnings(spec: LoadSpec, what: str) -> list[str]:
 
 
 def create(endpoint: Endpoint, options: ServerOptions) -> OpenAICompatBackend:
-    return OpenAICompatBackend(endpoint, transport=options.transport)
+    return OpenAICompatBackend(endpoint, transport=options.transport, exo_bench=options.exo_bench)
