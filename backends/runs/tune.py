@@ -225,17 +225,17 @@ class Search:
         return max(fits) if fits else 0
 
     def _plan(self) -> None:
+        ok = self._ranked()
+        if len(ok) >= 3 and self._all_within_noise(ok):
+            end = next((i for i in (0, len(self.order) - 1) if self._visitable(i)), None)
+            return self._visit(end) if end is not None else self._stop("no_difference")
         while self.anchors:
             i = self.anchors.pop(0)
             if self._visitable(i):
                 return self._visit(i)
-        ok = self._ranked()
         if not ok:
             rest = [i for i in range(len(self.order)) if self._visitable(i)]
             return self._visit(rest[-1]) if rest else self._stop("budget")
-        if len(ok) >= 3 and self._all_within_noise(ok):
-            end = next((i for i in (0, len(self.order) - 1) if self._visitable(i)), None)
-            return self._visit(end) if end is not None else self._stop("no_difference")
         gap = self._gap_to_probe(ok[0])
         if gap is not None:
             return self._visit(gap)
@@ -253,8 +253,16 @@ class Search:
         self.queue = ([Run(value, True)] if warm else []) + [Run(value, False)] * n
 
     def _stop(self, why: str) -> None:
+        if why == "budget" and self._flat_at_the_end():
+            why = "no_difference"
         self.stopped = why
         self.queue = []
+
+    def _flat_at_the_end(self) -> bool:
+        """Out of budget with every setting tried, the ends included, still within the others' noise."""
+        ok = self._ranked()
+        ends_done = not any(self._visitable(i) for i in (0, len(self.order) - 1))
+        return len(ok) >= 2 and ends_done and self._all_within_noise(ok)
 
     def _visitable(self, idx: int) -> bool:
         st = self.settings[self.order[idx]]

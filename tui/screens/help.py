@@ -26,6 +26,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("f", "fleet: every host of the pattern file side by side, how fresh each figure is"),
     ("H", "show the history: tok/s of every stored run over time"),
     ("e", "export the results as markdown, csv and json, the chart as svg"),
+    ("T", "tune the selected pattern: its fastest gpu_layers, by measurement"),
     ("ctrl+r", "reload the pattern file"),
     ("ctrl+p", "command palette"),
     ("?", "this help"),

@@ -78,6 +78,7 @@ class MainScreen(Screen[None]):
         Binding("R", "view('results')", "Results", show=False),
         Binding("H", "view('history')", "History", show=False),
         Binding("e", "export", "Export"),
+        Binding("T", "tune", "Tune", show=False),
         Binding("f", "fleet", "Fleet", show=False),
         Binding("ctrl+r", "reload", "Reload patterns", show=False),
     ]
@@ -289,6 +290,22 @@ class MainScreen(Screen[None]):
     @property
     def running(self) -> bool:
         return self.run_worker_ is not None and self.run_worker_.is_running
+
+    def action_tune(self) -> None:
+        """Find the fastest gpu_layers for the selected pattern by measurement, on its own screen."""
+        from backends.runs.tune_driver import TuneError, check_supported
+        from tui.screens.tune import TuneScreen
+
+        if self.current is None or self.running:
+            why = "a run is in progress — s stops it" if self.running else "no pattern to tune"
+            self.notify(why, severity="warning")
+            return
+        try:
+            check_supported(self.current, "gpu_layers")
+        except TuneError as e:
+            self.notify(str(e), severity="warning", timeout=10)
+            return
+        self.app.push_screen(TuneScreen(self.services, self.current))
 
     def action_run(self) -> None:
         if self.current is None:
