@@ -41,7 +41,7 @@ GPT_OSS_LOGS = (
     ("gpt-oss-20b CUDA0 compute, 131072 ctx, -ub 512", "gpt-oss-20b", "compute", 456.98, None),
     ("gpt-oss-20b MTL0 compute, 131072 ctx, -ub 512", "gpt-oss-20b", "compute", 420.08, None),
 )
-ROUNDING = 0.01 * MIB  # the log prints MiB with two decimals; an iSWA model prints two KV lines
+ROUNDING = 2 * 0.005 * MIB + 1  # two decimals of MiB, at most two lines a kind (an iSWA model has two KV caches)
 
 
 def measure(binary: str, model: Path, ctx: int, folder: Path) -> ServerMemory | None:
