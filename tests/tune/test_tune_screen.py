@@ -1,0 +1,57 @@
+"""`T` in the TUI: the selected pattern is tuned on its own screen, the curve drawn as it grows."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from backends.runs.patterns import parse_patterns
+from backends.runs.results import ResultsStore
+from tests.fakes.ollama import FakeOllama
+from tests.fakes.speed import SpeedModel
+from tui.app import make_app
+from tui.screens.tune import TuneScreen
+from tui.widgets.tunecurve import TuneCurve
+
+
+def status_of(screen: TuneScreen) -> str:
+    return str(screen.query_one("#tune-status").render())
+
+
+async def test_t_tunes_the_selected_pattern_and_draws_the_curve(tmp_path: Path) -> None:
+    speed = SpeedModel(fit=20, peak=16, decline=0.08, noise=0.02, seed=7)
+    with FakeOllama(reasoning="tok " * 60, answer="done.", load_s=0.0, speed=speed) as fake:
+        pats = parse_patterns({"patterns": [{"name": "O", "backend": "ollama", "url": fake.url,
+                                             "model": "gpt-oss:20b"}]}, "test").patterns  # fmt: skip
+        store = ResultsStore(tmp_path / "results.jsonl")
+        app = make_app(patterns=pats, store=store, health_interval=0)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("T")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, TuneScreen)
+            for _ in range(1200):  # up to a minute on a loaded machine
+                if screen.report is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert screen.report is not None, status_of(screen)
+            assert screen.report.outcome.best == 16
+            assert "best gpu_layers = 16" in status_of(screen)
+            chart = screen.query_one(TuneCurve).chart
+            assert chart is not None and len(chart.series[0].xs) >= 5
+            assert "best 16" in chart.title
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, TuneScreen)
+    recs = store.load()
+    assert recs and {r.tune_id for r in recs} == {screen.report.tune_id}
+
+
+async def test_t_on_a_server_without_offload_control_says_so(tmp_path: Path) -> None:
+    pats = parse_patterns({"patterns": [{"name": "X", "backend": "openai", "model": "m"}]}, "test").patterns
+    app = make_app(patterns=pats, store=ResultsStore(tmp_path / "r.jsonl"), health_interval=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("T")
+        await pilot.pause()
+        assert not isinstance(app.screen, TuneScreen)
+        assert any("no offload control" in str(n.message) for n in app._notifications)
