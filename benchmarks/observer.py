@@ -26,6 +26,10 @@ gptoss-top chooses for itself.
 
     .venv/bin/python -m benchmarks.observer [--rounds 5] [--model medium] [--max-tokens 384]
         [--cases decode,prefill] [--clients bare,bench,tui120,tui80] [--json]
+
+A client may carry a variant: `tui120:nice0` runs the TUI with GPTOSS_TOP_NICE=0 (no priority change),
+so `--clients bare,tui120,tui120:nice0` compares the two in one interleaved run. Without a variant
+the clients inherit GPTOSS_TOP_NICE from the environment (unset: gptoss-top's default).
 """
 
 from __future__ import annotations
@@ -222,6 +226,9 @@ def count_lines(path: str) -> int:
 def run_client(client: str, case: str, prompt: str, max_tokens: int, url: str, folder: str,
                env: dict[str, str]) -> dict[str, Any]:  # fmt: skip
     name = f"obs-{case}"
+    client, _, variant = client.partition(":")
+    if variant.startswith("nice"):  # e.g. tui120:nice0 — the same client at another --nice
+        env = env | {"GPTOSS_TOP_NICE": variant.removeprefix("nice")}
     if client == "bare":
         return run_bare(folder, url, prompt, max_tokens, env)
     cfg = pattern_file(folder, url, name, prompt, max_tokens)
@@ -268,17 +275,21 @@ def summarise(rows: list[dict[str, Any]], clients: list[str], cases: list[str]) 
 GOALS = {"bench": 0.99, "tui120": 0.98, "tui80": 0.98}
 
 
+def goal_of(client: str) -> float | None:
+    return GOALS.get(client.partition(":")[0])
+
+
 def print_table(summary: list[dict[str, Any]]) -> None:
-    print(f"\n{'case':<8} {'client':<7} {'runs':>4} {'server tok/s':>13} {'± sd':>6} {'ratio mean':>10} "
+    print(f"\n{'case':<8} {'client':<13} {'runs':>4} {'server tok/s':>13} {'± sd':>6} {'ratio mean':>10} "
           f"{'median':>7} {'min':>6} {'cpu s/run':>9} {'in-run cpu':>10} {'goal':>5}")  # fmt: skip
     for s in summary:
         ratio = (
             "" if s["ratio_mean"] is None else f"{s['ratio_mean']:10.3f} {s['ratio_median']:7.3f} {s['ratio_min']:6.3f}"
         )
-        goal = GOALS.get(s["client"]) if s["case"] == "decode" else None
+        goal = goal_of(s["client"]) if s["case"] == "decode" else None
         verdict = "" if goal is None else ("OK" if (s["ratio_mean"] or 0) >= goal else "MISS")
         run_cpu = "" if s["run_cpu_s"] is None else f"{s['run_cpu_s']:.2f}"
-        print(f"{s['case']:<8} {s['client']:<7} {s['runs']:>4} {s['rate_mean']:13.1f} {s['rate_sd']:6.1f} "
+        print(f"{s['case']:<8} {s['client']:<13} {s['runs']:>4} {s['rate_mean']:13.1f} {s['rate_sd']:6.1f} "
               f"{ratio:>25} {s['cpu_s']:9.2f} {run_cpu:>10} {verdict:>5}")  # fmt: skip
 
 
@@ -316,7 +327,8 @@ def main() -> int:
         try:
             asyncio.run(server.start())
             print(f"llama-server {server.url} ({a.model}), {a.rounds} rounds × {len(clients)} clients × "
-                  f"{len(cases)} cases; {note0}", file=sys.stderr, flush=True)  # fmt: skip
+                  f"{len(cases)} cases; GPTOSS_TOP_NICE={os.environ.get('GPTOSS_TOP_NICE', 'unset')}; {note0}",
+                  file=sys.stderr, flush=True)  # fmt: skip
             for case in cases:  # warm-up: first-use allocations, page cache, .pyc files
                 p = case_prompt(case, "warm", a.prefill_repeat)
                 run_client("bare", case, p, a.max_tokens if case == "decode" else 16, server.url, folder, env)
@@ -329,7 +341,7 @@ def main() -> int:
                         r = run_client(client, case, prompt, max_tokens, server.url, folder, env)
                         rows.append({"round": rnd, "case": case, "client": client, **r})
                         rate = r["decode_tps"] if case == "decode" else r["prompt_tps"]
-                        print(f"round {rnd + 1} {case:<7} {client:<7} {rate:8.1f} tok/s  "
+                        print(f"round {rnd + 1} {case:<7} {client:<13} {rate:8.1f} tok/s  "
                               f"({r['tokens']} tokens, prompt {r['prompt_n']}), client CPU {r['cpu_s']:.2f} s",
                               file=sys.stderr, flush=True)  # fmt: skip
         finally:

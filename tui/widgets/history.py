@@ -4,6 +4,7 @@ versions (the last change per pattern, as `gptoss-top results --compare` prints 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -12,7 +13,9 @@ from textual.widgets import Static
 from backends.runs.charts import history_chart
 from backends.runs.compare import change_text, compare
 from backends.runs.record import RunRecord
-from tui.widgets.charts import ChartView
+
+if TYPE_CHECKING:
+    from tui.widgets.charts import ChartView
 
 EMPTY = "no stored runs yet — every run is kept in results.jsonl and shows here"
 
@@ -26,6 +29,9 @@ class HistoryPanel(Vertical):
     """
 
     def compose(self) -> ComposeResult:
+        # textual-plot and numpy load here, when the view is mounted after the first frame, not at start-up.
+        from tui.widgets.charts import ChartView
+
         yield ChartView(id="history-chart")
         yield Static(id="history-changes")
 
@@ -35,7 +41,7 @@ class HistoryPanel(Vertical):
     def show(self, records: Sequence[RunRecord], patterns: Sequence[str] = ()) -> None:
         chart = history_chart(records, patterns)
         self.set_class(chart.empty, "-empty")
-        self.query_one(ChartView).show(chart)
+        self.query_one("#history-chart", _chart_view()).show(chart)
         self.query_one("#history-changes", Static).update(self.changes_text(records, patterns))
         runs = sum(len(s.ys) for s in chart.series)
         self.border_subtitle = f"{runs} runs, {len(chart.series)} patterns" if runs else ""
@@ -50,3 +56,9 @@ class HistoryPanel(Vertical):
         if not last:
             return "one server version per pattern so far — nothing to compare"
         return "\n".join(last.values())
+
+
+def _chart_view() -> type[ChartView]:
+    from tui.widgets.charts import ChartView
+
+    return ChartView

@@ -4,6 +4,7 @@ and a bar chart of decode tok/s per pattern (textual-plot, through ChartView).""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -14,8 +15,10 @@ from textual.widgets import DataTable, Static
 from backends.runs.charts import results_chart
 from backends.runs.record import RunRecord
 from backends.runs.results import Summary, summarize
-from tui.widgets.charts import ChartView
 from tui.widgets.fmt import DASH, gib, num, pressure_text
+
+if TYPE_CHECKING:
+    from tui.widgets.charts import ChartView
 
 # (header, header when short). Nothing scrolls sideways (the table takes no focus, so that would need
 # a mouse): columns that do not fit are dropped instead, least useful first, and the rest use their
@@ -97,6 +100,9 @@ class ResultsPanel(Vertical):
         table: DataTable[str | Text] = DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
         table.can_focus = False
         yield table
+        # textual-plot and numpy load here, when the view is mounted after the first frame, not at start-up.
+        from tui.widgets.charts import ChartView
+
         yield ChartView(id="chart")
         yield Static(id="exported")
 
@@ -146,4 +152,10 @@ class ResultsPanel(Vertical):
     def _draw_chart(self) -> None:
         chart = results_chart(self._records)
         self.set_class(chart.empty, "-empty")
-        self.query_one(ChartView).show(chart)
+        self.query_one("#chart", _chart_view()).show(chart)
+
+
+def _chart_view() -> type[ChartView]:
+    from tui.widgets.charts import ChartView
+
+    return ChartView

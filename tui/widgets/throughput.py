@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -32,6 +33,12 @@ class ThroughputPanel(Vertical):
     ThroughputPanel #figures { height: auto; }
     """
 
+    # What each part shows now: a flush that changes nothing redraws nothing, and one that changes
+    # only figures repaints them in place (no layout pass: the rows keep their count and fit).
+    _label = ""
+    _rows: tuple[str, ...] = ()
+    _fits = 0
+
     def compose(self) -> ComposeResult:
         yield Static("tok/s", id="tps-label")
         yield Digits("0", id="tps")
@@ -40,6 +47,10 @@ class ThroughputPanel(Vertical):
 
     def on_mount(self) -> None:
         self.border_title = "Throughput"
+        self._label_w = self.query_one("#tps-label", Static)
+        self._digits = self.query_one(Digits)
+        self._spark = self.query_one(Sparkline)
+        self._figures_w = self.query_one("#figures", Static)
         self.reset()
 
     def reset(self) -> None:
@@ -47,16 +58,16 @@ class ThroughputPanel(Vertical):
         self._figures(None, None, None, None, None, None)
 
     def _set(self, label: str, digits: str, spark: Sequence[float] | None) -> None:
-        self.query_one("#tps-label", Static).update(label)
-        d = self.query_one(Digits)
+        if label != self._label:
+            self._label = label
+            self._label_w.update(label, layout=False)  # one row, always
         # Same text, no redraw: over SSH every repaint costs bandwidth.
-        if d.value != digits:
-            d.update(digits)
+        if self._digits.value != digits:
+            self._digits.update(digits)
         if spark is not None:
-            s = self.query_one(Sparkline)
             data = list(spark)
-            if s.data != data:
-                s.data = data
+            if self._spark.data != data:
+                self._spark.data = data
 
     def show_live(self, f: LiveFigures, spark: Sequence[float]) -> None:
         self._set("tok/s · live (2 s window)", _tps(f.tps), spark if len(spark) > 1 else [])
@@ -98,10 +109,18 @@ class ThroughputPanel(Vertical):
         ]
         if client_tps is not None:
             rows.append(("client", num(client_tps, ".1f", " tok/s")))
+        lines = tuple(f"{label:<7}{value}" for label, value in rows)
+        if lines == self._rows:
+            return
         t = Text()
         for n, (label, value) in enumerate(rows):
             if n:
                 t.append("\n")
             t.append(f"{label:<7}", style="dim")
             t.append(value)
-        self.query_one("#figures", Static).update(t)
+        width = self._figures_w.content_region.width
+        widest = max(map(cell_len, lines))
+        # A layout pass only when the height may change: another row count, or a row that may wrap.
+        layout = len(lines) != len(self._rows) or widest > width or self._fits != width
+        self._rows, self._fits = lines, width if widest <= width else 0
+        self._figures_w.update(t, layout=layout)
