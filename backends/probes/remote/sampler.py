@@ -142,17 +142,23 @@ class RemoteSampler:
 
     def missing(self, since: float, until: float | None = None) -> str | None:
         """What the run record should say when this host's telemetry was missing in [since, until]."""
-        good = self._window(since, until)
+        hist = self.history
+        inside = [s for s in hist if s.t >= since and (until is None or s.t <= until)]
+        carried = self._window(since, until)[:1] if not inside else []
         with self._lock:
             failed = [m for t, m in self._failures if t >= since and (until is None or t <= until)]
             last_err = self._error
-        if not good:
-            why = failed[-1] if failed else (last_err or "no reading arrived in time")
-            return f"no telemetry from {self.source.text} during the run ({why}); its memory peaks are null"
-        if failed:
+        if inside:
+            if not failed:
+                return None
             return (f"telemetry from {self.source.text} missing for part of the run ({len(failed)} failed "
-                    f"reads, last: {failed[-1]}); peaks are from the {len(good)} readings that arrived")  # fmt: skip
-        return None
+                    f"reads, last: {failed[-1]}); peaks are from the {len(inside)} readings that arrived")  # fmt: skip
+        if carried and not failed and last_err is None:
+            return None  # a run shorter than the interval: the reading just before it stands for it
+        why = failed[-1] if failed else (last_err or "no reading arrived in time")
+        peaks = (f"peaks are from its last reading, {since - carried[0].t:.1f} s before the run" if carried
+                 else "its memory peaks are null")  # fmt: skip
+        return f"no telemetry from {self.source.text} during the run ({why}); {peaks}"
 
     async def start(self) -> None:
         if self.running:
