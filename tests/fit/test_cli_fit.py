@@ -110,3 +110,15 @@ def test_model_with_no_card_exits_2() -> None:
     r = fit("--backend", "lmstudio", "--url", "http://10.9.9.9:1234", "--model", "qwen/qwen3-8b", "--json")
     assert r.returncode == 2 and "qwen/qwen3-8b: cannot tell what the model is made of" in r.stderr
     assert json.loads(r.stdout)[0]["verdict"] == "unknown"
+
+
+def test_a_pattern_on_another_host_is_not_judged_by_this_machine(tmp_path: Path) -> None:
+    f = tmp_path / "p.toml"
+    f.write_text('[hosts.mini]\ntelemetry = "agent+http://127.0.0.1:9"\n\n[[patterns]]\nname = "M"\n'
+                 'backend = "lmstudio"\nurl = "http://10.9.9.9:1234"\nmodel = "openai/gpt-oss-20b"\nhost = "mini"\n')  # fmt: skip
+    r = fit(str(f), "--own", "--json")
+    assert r.returncode == 0, r.stderr
+    [obj] = json.loads(r.stdout)
+    assert obj["verdict"] == "unknown" and any("runs on host 'mini'" in n for n in obj["notes"])
+    [obj] = json.loads(fit(str(f), "--own", "--json", "--vram", "16", "--ram", "16").stdout)
+    assert obj["verdict"] == "fits"

@@ -60,3 +60,16 @@ def test_ollama_loaded_from_api_ps() -> None:
     assert server_loaded(object(), rec) == (9_000, 4_000)
     rec.loaded_vram_bytes = None
     assert server_loaded(object(), rec) == (None, None)
+
+
+def test_estimate_many_uses_each_patterns_host() -> None:
+    f_toml = {"patterns": [
+        {"name": "here", "backend": "lmstudio", "model": "openai/gpt-oss-20b", "context_length": 4096},
+        {"name": "mini", "backend": "lmstudio", "model": "openai/gpt-oss-20b", "context_length": 4096, "host": "mini"},
+    ], "hosts": {"mini": {"telemetry": "agent+http://127.0.0.1:9"}}}  # fmt: skip
+    from backends.runs.patterns import parse_patterns
+
+    pats = parse_patterns(f_toml, "test").patterns
+    small = Snapshot(0.0, host=HostSample(mem_total_bytes=8 << 30, mem_available_bytes=4 << 30))
+    ests = estimate_many(pats, snapshot_for=lambda p: small if p.host == "mini" else HOST)
+    assert (ests["here"].verdict, ests["mini"].verdict) == ("fits", "swap")

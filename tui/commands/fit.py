@@ -72,12 +72,13 @@ def budget_for(args: argparse.Namespace) -> Any:
 
 def estimate_all(args: argparse.Namespace, patterns: list[Any]) -> list[FitEstimate]:
     from backends.probes.remote.registry import remote_command
-    from backends.runs.fit import FitInputError, describe, estimate
+    from backends.runs.fit import Budget, FitInputError, describe, estimate
     from backends.runs.fit.api import unknown
     from backends.runs.fit.ask import ask_servers
     from tui.commands.bench import file_hosts
 
     budget = budget_for(args)
+    planned = args.vram is not None or args.ram is not None
     hosts = file_hosts(args)
     out = []
     for p in patterns:
@@ -86,9 +87,13 @@ def estimate_all(args: argparse.Namespace, patterns: list[Any]) -> list[FitEstim
         except FitInputError as e:
             out.append(unknown(p, str(e)))
             continue
-        est = estimate(p, desc=desc, budget=budget)
+        # Another machine: this one's memory says nothing about it, unless --vram/--ram describe it.
+        here = budget if not p.host or planned else Budget(None, None)
+        est = estimate(p, desc=desc, budget=here)
+        if here is not budget:
+            est = est.with_notes(f"runs on host {p.host!r}: give --vram/--ram for that machine's memory")
         remote = remote_command(hosts.get(p.host)) if p.host else ()
-        out.append(est if args.own else ask_servers(est, p, desc, budget, remote))
+        out.append(est if args.own else ask_servers(est, p, desc, here, remote))
     return out
 
 

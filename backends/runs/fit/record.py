@@ -9,6 +9,7 @@ a managed llama-server's buffer lines (its log, `-lv 4`), Ollama's `/api/ps` `si
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from backends.runs.fit.api import FitEstimate, estimate, unknown
@@ -22,10 +23,17 @@ def _model_key(p: Any) -> tuple[Any, ...]:
 
 
 def estimate_many(
-    patterns: list[Any], snapshot: Any | None = None, *, timeout_s: float = 2.0
+    patterns: list[Any],
+    snapshot: Any | None = None,
+    *,
+    snapshot_for: Callable[[Any], Any] | None = None,
+    timeout_s: float = 2.0,
 ) -> dict[str, FitEstimate]:
-    """Estimates by pattern name; each model is read (or asked about) once. Never raises."""
-    budget = budget_from_snapshot(snapshot)
+    """Estimates by pattern name; each model is read (or asked about) once. Never raises.
+
+    `snapshot_for(pattern)` gives the memory of the machine a pattern runs on (its `host`); without
+    it `snapshot` is every pattern's.
+    """
     descs: dict[tuple[Any, ...], ModelDesc | str] = {}
     out: dict[str, FitEstimate] = {}
     for p in patterns:
@@ -38,7 +46,8 @@ def estimate_many(
             except Exception as e:  # a marks pass must never take the screen down
                 descs[key] = f"{p.model}: cannot describe the model ({type(e).__name__}: {e})"
         d = descs[key]
-        out[p.name] = unknown(p, d) if isinstance(d, str) else estimate(p, desc=d, budget=budget)
+        snap = snapshot_for(p) if snapshot_for is not None else snapshot
+        out[p.name] = unknown(p, d) if isinstance(d, str) else estimate(p, desc=d, budget=budget_from_snapshot(snap))
     return out
 
 
