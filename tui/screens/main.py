@@ -162,13 +162,18 @@ class MainScreen(RunControl):
     @work(thread=True, exclusive=True, group="fit", exit_on_error=False)
     def _estimate_fit(self) -> None:
         """The fit marks of the pattern list, off the UI thread: it reads model files and may ask servers."""
+        from backends.probes.remote.registry import sampler_for
         from backends.runs.fit.record import estimate_many
 
         s = self.services
-        snap = s.sampler.latest if s.sampler is not None else None
-        if snap is None and s.sampler is not None:
-            snap = s.sampler.sample_now()
-        marks = estimate_many(list(s.patterns), snap)
+
+        def memory_of(p: Pattern) -> Any:  # the machine the pattern runs on (its host)
+            sampler = sampler_for(s.sampler, p.host) if s.sampler is not None else None
+            if sampler is None:
+                return None
+            return sampler.latest or (sampler.sample_now() if p.host is None else None)
+
+        marks = estimate_many(list(s.patterns), snapshot_for=memory_of)
         self.app.call_from_thread(self._show_marks, marks)
 
     def _show_marks(self, marks: dict[str, Any]) -> None:
