@@ -95,6 +95,8 @@ class Summary:
     peak_vram_bytes: int | None
     memory_pressure_peak: str | None
     stats_source: str | None
+    host: str | None = None  # the [hosts.NAME] the runs were on (README "Remote hosts")
+    peak_ram_used_bytes: int | None = None  # that machine's memory in use at its peak
 
     def tps_text(self) -> str:
         if self.decode_mean is None:
@@ -125,6 +127,7 @@ def summarize(records: Iterable[RunRecord]) -> list[Summary]:
         vram = [r.peak_vram_bytes for r in rs if r.peak_vram_bytes is not None]
         press = [r.memory_pressure_peak for r in rs if r.memory_pressure_peak in _PRESSURE]
         sources = {r.stats_source for r in ok if r.stats_source}
+        ram = [r.peak_ram_used_bytes for r in rs if r.peak_ram_used_bytes is not None]
         out.append(
             Summary(
                 pattern=name,
@@ -138,6 +141,8 @@ def summarize(records: Iterable[RunRecord]) -> list[Summary]:
                 peak_vram_bytes=max(vram) if vram else None,
                 memory_pressure_peak=max(press, key=lambda p: _PRESSURE[p or "normal"]) if press else None,
                 stats_source="/".join(sorted(sources)) or None,
+                host=rs[0].host,
+                peak_ram_used_bytes=max(ram) if ram else None,
             )
         )
     return out
@@ -149,15 +154,19 @@ def _runs(s: Summary) -> str:
 
 def to_markdown(records: Iterable[RunRecord]) -> str:
     """The seed's table: pattern | settings | tok/s, plus TTFT, runs, peak VRAM and pressure."""
+    summaries = summarize(records)
+    # Runs on the hosts of a two-machine file: each row also says whose memory its figures are.
+    hosts = any(s.host for s in summaries)
     rows = [
-        "| pattern | settings | tok/s | TTFT (s) | runs | peak VRAM | pressure |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| pattern | settings | tok/s | TTFT (s) | runs | peak VRAM | pressure |" + (" host | peak RAM |" * hosts),
+        "|---|---|---:|---:|---:|---:|---|" + ("---|---:|" * hosts),
     ]
-    for s in summarize(records):
+    for s in summaries:
         ttft = "—" if s.ttft_mean is None else f"{s.ttft_mean:.2f}"
         rows.append(
             f"| {_md(s.pattern)} | {_md(s.settings)} | {s.tps_text()} | {ttft} | {_runs(s)} | "
             f"{gib(s.peak_vram_bytes)} | {s.memory_pressure_peak or '—'} |"
+            + (f" {_md(s.host or 'this machine')} | {gib(s.peak_ram_used_bytes)} |" if hosts else "")
         )
     return "\n".join(rows) + "\n"
 

@@ -100,3 +100,22 @@ def test_bench_reads_each_pattern_on_its_host(
         ("C", "mini", mini.source),
     ]
     assert all(r["peak_ram_used_bytes"] for r in out)
+
+
+def test_the_table_says_whose_memory_each_row_is() -> None:
+    from backends.runs.record import RunRecord
+    from backends.runs.results import to_markdown
+
+    def rec(name: str, layers: int, host: str | None, tps: float, ram: int) -> RunRecord:
+        return RunRecord(pattern=name, backend="lmstudio", url="u", model="m", context_length=4096,
+                         gpu_layers=layers, repeat=1, started_at="t", ok=True, decode_tps=tps,
+                         peak_ram_used_bytes=ram, host=host)  # fmt: skip
+
+    gib = 1 << 30
+    table = to_markdown([rec("A", 24, "main", 122.34, 40 * gib), rec("C", 20, "mini", 17.52, 15 * gib)])
+    lines = table.splitlines()
+    assert lines[0].endswith("| pressure | host | peak RAM |")
+    assert lines[2].startswith("| A |") and lines[2].endswith("| main | 40.0 GiB |")
+    assert lines[3].startswith("| C |") and lines[3].endswith("| mini | 15.0 GiB |")
+    plain = to_markdown([rec("A", 24, None, 122.34, 40 * gib)])
+    assert plain.splitlines()[0] == "| pattern | settings | tok/s | TTFT (s) | runs | peak VRAM | pressure |"
