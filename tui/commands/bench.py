@@ -45,7 +45,8 @@ def run_patterns(args: argparse.Namespace, patterns: list[Pattern]) -> int:
         print_progress(event, show_repeat)
 
     async def go() -> list[RunRecord]:
-        hosts = file_hosts(args)
+        # Only the hosts these patterns run on: `-p A -p B` does not reach for the Mac mini.
+        hosts = {n: t for n, t in file_hosts(args).items() if any(p.host == n for p in patterns)}
         sampler = with_hosts(make_sampler(args.interval), hosts, args.interval)
         pool = BackendPool(hosts=hosts)
         if sampler is not None:
