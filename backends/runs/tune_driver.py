@@ -109,6 +109,17 @@ def check_supported(p: Pattern, param: str) -> None:
         raise TuneError("this version of gptoss-top cannot pass n_cpu_moe to llama-server yet — tune gpu_layers")
 
 
+def check_capabilities(p: Pattern, caps: Any) -> None:
+    """The same question asked of the backend itself, by what it declares (`Backend.capabilities`)."""
+    applies = getattr(caps, "load_applies", None)
+    if applies == "none":
+        raise TuneError(f"pattern {p.name!r}: the {p.backend} server takes no offload setting, so there is "
+                        "nothing to tune")  # fmt: skip
+    if applies == "server_start" and not getattr(caps, "owns_process", False):
+        raise TuneError(f"pattern {p.name!r}: the offload is fixed when this server starts and gptoss-top does "
+                        "not start it — give model_path so gptoss-top runs it")  # fmt: skip
+
+
 def parse_values(text: str) -> tuple[int, ...]:
     """`LO:HI` (inclusive) or `A,B,C`; ValueError with a message for anything else."""
     t = text.strip()

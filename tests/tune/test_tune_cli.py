@@ -66,3 +66,17 @@ def test_an_unknown_model_needs_values(
 def test_a_file_with_several_patterns_needs_one_named(capsys: pytest.CaptureFixture[str]) -> None:
     err = refused(capsys, str(REPO / "configs" / "gpt-oss-20b.toml"))
     assert "--pattern NAME" in err
+
+
+def test_declared_capabilities_decide_too() -> None:
+    from backends.base import Capabilities
+    from backends.runs.patterns import parse_patterns
+    from backends.runs.tune_driver import TuneError, check_capabilities
+
+    p = parse_patterns({"patterns": [{"name": "A", "backend": "llamacpp", "model": "m"}]}, "t").patterns[0]
+    check_capabilities(p, Capabilities("server_start", owns_process=True))
+    check_capabilities(p, Capabilities("per_request"))
+    with pytest.raises(TuneError, match="give model_path"):
+        check_capabilities(p, Capabilities("server_start", owns_process=False))
+    with pytest.raises(TuneError, match="nothing to tune"):
+        check_capabilities(p, Capabilities("none"))

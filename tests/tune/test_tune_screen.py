@@ -55,3 +55,27 @@ async def test_t_on_a_server_without_offload_control_says_so(tmp_path: Path) -> 
         await pilot.pause()
         assert not isinstance(app.screen, TuneScreen)
         assert any("no offload control" in str(n.message) for n in app._notifications)
+
+
+async def test_s_stops_the_tune_and_keeps_the_runs_made(tmp_path: Path) -> None:
+    speed = SpeedModel(fit=20, peak=16, noise=0.02, seed=2)
+    with FakeOllama(reasoning="tok " * 200, answer="done.", load_s=0.0, speed=speed) as fake:
+        pats = parse_patterns({"patterns": [{"name": "O", "backend": "ollama", "url": fake.url,
+                                             "model": "gpt-oss:20b"}]}, "test").patterns  # fmt: skip
+        store = ResultsStore(tmp_path / "results.jsonl")
+        app = make_app(patterns=pats, store=store, health_interval=0)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("T")
+            screen = app.screen
+            assert isinstance(screen, TuneScreen)
+            for _ in range(600):
+                if len(store.load()) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            await pilot.press("s")
+            await pilot.pause(0.2)
+            assert not screen.running
+            assert "stopped" in status_of(screen)
+    recs = store.load()
+    assert len(recs) >= 3 and len({r.tune_id for r in recs}) == 1
+    assert recs[-1].error_kind == "cancelled"

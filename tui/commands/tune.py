@@ -99,7 +99,7 @@ def _go(pattern: Pattern, spec: Any, args: argparse.Namespace) -> TuneReport:
 
     from backends.runs.results import ResultsStore
     from backends.runs.session import BackendPool, RunContext, run_pattern
-    from backends.runs.tune_driver import plan_tune, run_tune
+    from backends.runs.tune_driver import check_capabilities, plan_tune, run_tune
 
     store = None if args.no_save else ResultsStore()
 
@@ -109,6 +109,7 @@ def _go(pattern: Pattern, spec: Any, args: argparse.Namespace) -> TuneReport:
         if sampler is not None:
             await sampler.start()
         try:
+            check_capabilities(pattern, (await pool.open(pattern)).capabilities)
             snap = await asyncio.to_thread(sampler.sample_now) if sampler is not None else None
             plan = await asyncio.to_thread(plan_tune, pattern, spec, snap)
             where = f"from the fit ({plan.hint.source})" if plan.hint.max_fit is not None else "across the range"

@@ -20,9 +20,18 @@ from textual.worker import Worker, WorkerState
 
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
-from backends.runs.session import RunContext, run_pattern
+from backends.runs.session import Run, RunContext
 from backends.runs.tune import Setting
-from backends.runs.tune_driver import TunePlan, TuneReport, TuneSpec, TuneStep, new_tune_id, plan_tune, run_tune
+from backends.runs.tune_driver import (
+    TunePlan,
+    TuneReport,
+    TuneSpec,
+    TuneStep,
+    check_capabilities,
+    new_tune_id,
+    plan_tune,
+    run_tune,
+)
 from backends.runs.tune_render import summary
 from tui.services import Services
 from tui.widgets.tunecurve import TuneCurve
@@ -79,17 +88,27 @@ class TuneScreen(Screen[None]):
     @work(exclusive=True, group="tune", exit_on_error=False)
     async def _tune(self) -> None:
         s = self.services
+        check_capabilities(self.pattern, (await s.pool.open(self.pattern)).capabilities)
         snap = s.sampler.latest if s.sampler is not None else None
         self.plan = plan = await asyncio.to_thread(plan_tune, self.pattern, self.spec, snap)
         where = f"from the fit ({plan.hint.source})" if plan.hint.max_fit is not None else "across the range"
         self._status(f"{len(plan.values)} values, starting {where}")
         ctx = RunContext(clock=s.clock, sampler=s.sampler)
 
+        tune_id = new_tune_id()
+
         async def run_one(p: Pattern, repeat: int) -> RunRecord:
-            return await run_pattern(p, await s.pool.open(p), repeat, ctx)
+            run = Run(p, await s.pool.open(p), repeat, ctx)
+            try:
+                return await run.execute()
+            except asyncio.CancelledError:  # stopped: the partial run is stored too, as on the main screen
+                run.record.tune_id = tune_id
+                s.store.append(run.record)
+                s.records.append(run.record)
+                raise
 
         self.report = await run_tune(self.pattern, self.spec, plan, run_one=run_one, store=s.store,
-                                     on_step=self._on_step, tune_id=new_tune_id())  # fmt: skip
+                                     on_step=self._on_step, tune_id=tune_id)  # fmt: skip
         self._status(summary(self.report))
         self._draw(self.report.outcome.settings, self.report.outcome.best)
 
