@@ -151,6 +151,10 @@ class LoadedModel:
     gpu_layers: int | None = None
     expires_at: str | None = None
     detail: str = ""  # e.g. "48%/52% CPU/GPU"
+    # Everything the server holds for it (weights, KV cache, compute buffers), where it says it holds
+    # it: on the GPU, and in host memory. None where the server does not tell.
+    gpu_bytes: int | None = None
+    host_bytes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -319,6 +319,8 @@ class Run:
         rec.loaded_context_length = match.context_length
         rec.loaded_size_bytes = match.size_bytes
         rec.loaded_vram_bytes = match.vram_bytes
+        rec.loaded_gpu_bytes = match.gpu_bytes
+        rec.loaded_host_bytes = match.host_bytes
         rec.loaded_detail = match.detail or None
 
     async def _fill_peaks(self) -> None:

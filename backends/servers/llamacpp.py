@@ -8,6 +8,7 @@ pattern changes the model, context or layers.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import re
@@ -33,6 +34,7 @@ from backends.base import (
     StreamEvent,
 )
 from backends.servers.llamaserver import ManagedServer, ServerConfig, find_server_binary, gguf_block_count, ngl_for
+from backends.servers.llamaserver_log import read_log
 from backends.servers.openai_compat import MODELS_PATH, chat_body, models_from_openai, stream_chat
 from backends.wire.http import Http, status_hint
 from backends.wire.openai_stream import error_from_payload
@@ -246,12 +248,16 @@ class LlamaCppBackend:
             size = models[0].size_bytes if models else None
         except BackendError:
             pass
+        # A server we run logs its buffers (model, KV cache, compute) per device; an attached one: unknown.
+        mem = await asyncio.to_thread(read_log, self.server.log_path) if self.server else None
         return LoadedModel(
             name=name,
             context_length=_n_ctx(props),
             size_bytes=size,
             gpu_layers=layers[0] if layers else None,
             detail=f"offloaded {layers[0]}/{layers[1]} layers to GPU" if layers else "",
+            gpu_bytes=mem.gpu_bytes if mem else None,
+            host_bytes=mem.host_bytes(size) if mem else None,
         )
 
     # -- streaming ---------------------------------------------------------------------------------

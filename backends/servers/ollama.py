@@ -211,6 +211,8 @@ class OllamaBackend:
                     vram_bytes=vram,
                     expires_at=text(m.get("expires_at")),
                     detail=processor_detail(size, vram),
+                    gpu_bytes=vram if size is not None else None,
+                    host_bytes=size - vram if size is not None and vram is not None else None,
                 )
             )
         return out

@@ -162,6 +162,8 @@ async def test_managed_mode_relaunches_for_a_new_context(tiny_model: Path, serve
             props1 = (await c.get(f"{backend.url}/props")).json()
         assert props1["default_generation_settings"]["n_ctx"] == 2048
         assert p1.loaded is not None and p1.loaded.context_length == 2048 and p1.load_s is not None
+        # What it holds, from its own log: no GPU here, so every buffer is in host memory.
+        assert p1.loaded.gpu_bytes == 0 and (p1.loaded.host_bytes or 0) > 0
         same = await backend.prepare(LoadSpec("tiny", context_length=2048, model_path=str(tiny_model)))
         assert backend.pid == pid1 and same.load_s is None  # unchanged pattern: the server is kept
         await backend.prepare(LoadSpec("tiny", context_length=4096, model_path=str(tiny_model)))

@@ -245,6 +245,7 @@ async def test_recorded_discovery_endpoints() -> None:
         ("smollm2:1.7b", 4096, 3501615104, 3501615104, "100% GPU"),
     ]
     assert loaded[0].expires_at == "2025-08-23T15:38:39.2249446+02:00"
+    assert (loaded[0].gpu_bytes, loaded[0].host_bytes) == (2629206853, 0)  # all of it on the GPU
     smol = models[0]
     assert (smol.name, smol.size_bytes, smol.family, smol.parameter_size, smol.quantization, smol.loaded) == (
         "smollm2:1.7b", 1820428533, "llama", "1.7B", "Q8_0", True)  # fmt: skip
@@ -406,6 +407,8 @@ async def test_prepare_warns_when_the_model_does_not_fit() -> None:
         prepared = await backend.prepare(LoadSpec(OSS, context_length=4096, gpu_layers="max"))
     assert prepared.loaded is not None
     assert prepared.loaded.vram_bytes == 8 * 2**30
+    assert prepared.loaded.gpu_bytes == 8 * 2**30
+    assert prepared.loaded.host_bytes == (prepared.loaded.size_bytes or 0) - 8 * 2**30
     assert prepared.loaded.detail == "34%/66% CPU/GPU"  # 33.7% of it stays in RAM
     assert any("did not fit" in w and "CPU/GPU" in w for w in prepared.warnings)
 
