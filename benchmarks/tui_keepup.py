@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from typing import Any, ClassVar
 
 from backends.base import (
     BackendKind,
+    Capabilities,
     ChatRequest,
     ContentDelta,
     Finished,
@@ -49,6 +51,8 @@ class PacedBackend:
     """Streams `tokens` word pieces at `rate` tok/s on the real clock: 30 % reasoning, then the answer."""
 
     kind: ClassVar[BackendKind] = "llamacpp"
+    capabilities: ClassVar[Capabilities] = Capabilities(load_applies="server_start")
+    pid: ClassVar[None] = None  # no process of its own for the probes to watch
 
     def __init__(self, tokens: int, rate: float) -> None:
         self.url = "http://127.0.0.1:1"
@@ -120,6 +124,8 @@ def child_tui(tokens: int, rate: float, out: Path) -> None:
         await asyncio.sleep(1.0)  # first frame drawn and settled
         main = app.main
         cpu0 = time.process_time()
+        if os.environ.get("KEEPUP_RAW"):  # --raw-answer: the answer as raw text only, no Markdown
+            main.action_raw()
         main.action_run()
         assert main.run_worker_ is not None
         await main.run_worker_.wait()
@@ -158,6 +164,7 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=20_000)
     ap.add_argument("--rate", type=float, default=5000.0)
     ap.add_argument("--runs", type=int, default=3, help="runs of each, interleaved")
+    ap.add_argument("--raw-answer", action="store_true", help="the TUI shows the answer raw (no Markdown rendering)")
     ap.add_argument("--child", choices=("headless", "tui"), help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -168,6 +175,8 @@ def main() -> int:
         child_tui(a.tokens, a.rate, Path(a.out))
         return 0
 
+    if a.raw_answer:
+        os.environ["KEEPUP_RAW"] = "1"  # the TUI children inherit it through bench_env
     ideal = a.tokens / a.rate
     print(f"{a.tokens} tokens at {a.rate:.0f} tok/s (ideal {ideal:.2f} s); TUI on a pty at 100x30; {load_note()}")
     times: dict[str, list[float]] = {"headless": [], "tui": []}

@@ -1,17 +1,23 @@
 """The streamed text: reasoning (plain, dimmed, foldable) above the answer, and an error banner.
 
-The answer renders as Markdown while it streams (gpt-oss answers in headings, lists, tables and code):
-text reaches the panel at most ten times a second (the screen's flush), and Textual's MarkdownStream
-joins whatever arrives while an append is still being laid out into the next one, so a fast model
-never queues up work. The raw text is kept beside it in a StreamText; `toggle_raw` shows that instead.
+The answer renders as Markdown while it streams (gpt-oss answers in headings, lists, tables and code).
+Text reaches the panel at most ten times a second (the screen's flush); the Markdown widget is then
+appended to as Textual's MarkdownStream does it — one append at a time, whatever arrived meanwhile
+joined into the next — and paced as well: each append re-lays out the growing document, so after one
+that took t seconds the next waits 9·t, and a backlog goes in pieces of at most CHUNK characters.
+Markdown thus takes at most a tenth of the event loop however fast a model streams (at 5,000 tok/s it
+falls behind and catches up after the run), and the stream itself is never held up. The raw text is kept beside it in a
+StreamText; `toggle_raw` shows that instead (and the Markdown is not fed while it is shown).
 """
 
 from __future__ import annotations
 
+import time
+
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
 
 from tui.widgets.stream_text import StreamText
 
@@ -39,11 +45,15 @@ class OutputPanel(Vertical):
 
     _words = 0  # reasoning words so far: counted as they arrive, not by re-reading the text
     _mid_word = False  # the reasoning so far ends inside a word
-    _stream: MarkdownStream | None = None
+    DUTY = 9.0  # after an append that took t, the next waits DUTY·t: Markdown gets ≤ 1/(1+DUTY) of the loop
+    CHUNK = 1200  # characters per append at most (about 300 tokens): no append holds the loop long
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._held: list[str] = []  # answer text that came while the raw view was shown
+        self._pending: list[str] = []  # answer text waiting for the next Markdown append
+        self._next_append = 0.0  # monotonic time before which no append starts
+        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="error")
@@ -57,7 +67,6 @@ class OutputPanel(Vertical):
         self.border_title = "Output"
         self._fold_line()
         self.answer_box.anchor()  # the view follows the answer as it grows (until the user scrolls up)
-        self._stream = Markdown.get_stream(self.markdown)
 
     @property
     def reasoning(self) -> StreamText:
@@ -95,7 +104,7 @@ class OutputPanel(Vertical):
             self.answer.scroll_end(animate=False, immediate=True, x_axis=False)
             return
         if self._held:  # what arrived while the raw text was shown, rendered in one append
-            self.call_later(self._write_markdown, "".join(self._held))
+            self._feed("".join(self._held))
             self._held = []
         self.answer_box.scroll_end(animate=False, immediate=True, x_axis=False)
 
@@ -113,36 +122,59 @@ class OutputPanel(Vertical):
             if self.raw:
                 self._held.append(answer)  # no Markdown work while nobody looks at it
             else:
-                # Through this widget's message queue, so the order of writes and resets is kept.
-                self.call_later(self._write_markdown, answer)
+                self._feed(answer)
         if grew:
             self.add_class("-reasoned")
         if grew or (reasoning and self.folded):
             self._fold_line()
 
-    async def _write_markdown(self, text: str) -> None:
-        if self._stream is not None:
-            await self._stream.write(text)
+    def _feed(self, text: str) -> None:
+        self._pending.append(text)
+        if self._timer is None:
+            # A timer's callback runs in this widget's message queue, in order with resets (call_later).
+            # (Textual's timers divide by their delay: never 0.)
+            self._timer = self.set_timer(max(self._next_append - time.monotonic(), 0.001), self._append)
+
+    async def _append(self) -> None:
+        self._timer = None
+        if not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
+        if len(text) > self.CHUNK:  # a long backlog goes in pieces, the loop stays free between them
+            cut = text.rfind("\n", 0, self.CHUNK) + 1 or self.CHUNK
+            text, rest = text[:cut], text[cut:]
+            self._pending.append(rest)
+        started = time.monotonic()
+        await self.markdown.append(text)
+        done = time.monotonic()
+        self._next_append = done + self.DUTY * (done - started)
+        if self._pending:
+            self._feed("")
 
     async def _restart_markdown(self) -> None:
-        if self._stream is not None:
-            await self._stream.stop()
         await self.markdown.update("")
-        self._stream = Markdown.get_stream(self.markdown)
         self.answer_box.anchor()
 
     async def settle(self) -> None:
-        """Wait until every answer fragment written so far is rendered (tests, exports)."""
-        # Stopping a MarkdownStream appends what is pending; a fresh one takes the next fragments.
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = Markdown.get_stream(self.markdown)
+        """Render every answer fragment written so far now (tests, exports)."""
+        while self._pending:
+            if self._timer is not None:
+                self._timer.stop()
+            await self._append()
 
     def reset(self, title: str) -> None:
         self.border_title = f"Output — {title}"
         self.reasoning.clear()
         self.answer.clear()
         self._held = []
+        # The last run's unrendered text goes now; the new run's text is fed after this call, and its
+        # appends queue behind the clearing of the document (both run in this widget's message queue).
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._pending.clear()
+        self._next_append = 0.0
         self.call_later(self._restart_markdown)
         self._words = 0
         self._mid_word = False
