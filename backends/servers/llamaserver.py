@@ -124,7 +124,7 @@ def _read_value(f: IO[bytes], vtype: int) -> Any:
 def ngl_for(gpu_layers: GpuLayers | None, block_count: int | None) -> str:
     """Pattern layers (LM Studio's slider: N = all repeating layers) → llama.cpp -ngl.
 
-    llama.cpp also counts the output layer, so "all N" is N+1 there (backends reference §8).
+    llama.cpp also counts the output layer, so "all N" is N+1 there (gpt-oss-20b: 24 blocks, -ngl 25).
     """
     if gpu_layers is None or gpu_layers == "max":
         return "999"

@@ -1,4 +1,4 @@
-"""OpenAI-style SSE streams: recorded llama.cpp traffic and every variant of the wire reference §9."""
+"""OpenAI-style SSE streams: recorded llama.cpp traffic and every shape llama.cpp builds have sent."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ async def test_recorded_tool_call_stream_finishes_with_tool_calls() -> None:
     assert stats is not None and stats.completion_tokens == 42
 
 
-# -- the §9 variants, built from one stream so they must agree ----------------------------------------
+# -- the variants across builds, from one stream so they must agree ------------------------------------
 
 TIMINGS = {
     "cache_n": 3,

@@ -34,7 +34,7 @@ def test_reads_every_field_of_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_not_supported_field_is_none_and_the_rest_still_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A unified-memory NVIDIA (GB10, Jetson) says NotSupported to the memory query (§2.2).
+    # A unified-memory NVIDIA (GB10, Jetson) says NotSupported to the memory query (NVML_ERROR_NOT_SUPPORTED).
     gpu = FakeGpu(not_supported={"nvmlDeviceGetMemoryInfo", "nvmlDeviceGetPowerUsage", "nvmlDeviceGetClockInfo"})
     probe, _ = probe_with(monkeypatch, gpus=[gpu])
     (g,) = probe.sample().gpus
