@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 # gpt-oss alternates sliding-window and full attention with a period of 2 when the GGUF does not say
@@ -172,12 +172,30 @@ def _quant_name(file_type: Any) -> str | None:
 
 
 def read_gguf(path: str | os.PathLike[str], name: str | None = None) -> ModelDesc:
-    """Describe a local GGUF file exactly. Raises FitInputError naming the file for bad input."""
+    """Describe a local GGUF file exactly. Raises FitInputError naming the file for bad input.
+
+    A file read before, unchanged since (size and mtime), is not read again: a 60 GB model's header
+    takes seconds to parse, and every run of a sweep asks.
+    """
     shown = str(path)
     try:
-        size = os.path.getsize(path)
+        st = os.stat(path)
     except OSError as e:
         raise FitInputError(f"{shown}: cannot read the model file ({e.strerror or e})") from None
+    key = (os.path.abspath(shown), st.st_size, st.st_mtime_ns)
+    if key not in _READ:
+        if len(_READ) >= 32:
+            _READ.clear()
+        _READ[key] = _read_gguf(shown, st.st_size)
+    desc = _READ[key]
+    return desc if name is None or name == desc.name else replace(desc, name=name)
+
+
+_READ: dict[tuple[str, int, int], ModelDesc] = {}
+
+
+def _read_gguf(shown: str, size: int) -> ModelDesc:
+    path = shown
     try:
         with open(path, "rb") as f:
             magic = f.read(4)
@@ -209,7 +227,7 @@ def read_gguf(path: str | os.PathLike[str], name: str | None = None) -> ModelDes
     arch = kv.get("general.architecture")
     if vocab and isinstance(arch, str):
         kv.setdefault(f"{arch}.vocab_size", vocab[0])
-    desc = from_metadata(kv, sizes, name=name or os.path.basename(shown), source="gguf", where=shown,
+    desc = from_metadata(kv, sizes, name=os.path.basename(shown), source="gguf", where=shown,
                          file_bytes=size, path=shown)  # fmt: skip
     return desc
 
