@@ -39,7 +39,7 @@ from backends.runs.fit.record import fill_record
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
 from backends.runs.stats import Clock, Meter
-from backends.servers.registry import factory, make_backend
+from backends.servers.registry import factory, launches_server, make_backend
 
 BackendKey = Hashable
 
@@ -61,14 +61,15 @@ class BackendPool:
     def _make(self, p: Pattern) -> Backend:
         endpoint = Endpoint(p.url, p.api_key(), timeout_s=p.timeout_s)
         remote = remote_command(self.hosts.get(p.host)) if p.host else ()
-        options = ServerOptions(managed=bool(p.model_path), server_bin=p.server_bin, remote_command=remote,
+        managed = launches_server(p.backend, p.model_path)
+        options = ServerOptions(managed=managed, server_bin=p.server_bin, remote_command=remote,
                                 exo_bench=p.server_stats == "exo-bench")  # fmt: skip
         return make_backend(p.backend, endpoint, options)
 
     @staticmethod
     def key(p: Pattern) -> BackendKey:
         # A pattern that names a model file runs its own server: where it listens is not the file's URL.
-        where = "managed" if p.model_path else p.url
+        where = "managed" if launches_server(p.backend, p.model_path) else p.url
         return (p.backend, where, p.api_key_env, p.server_bin, p.timeout_s, p.host, p.server_stats)
 
     def get(self, p: Pattern) -> Backend:

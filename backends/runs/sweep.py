@@ -14,6 +14,7 @@ from backends.runs.record import RunRecord
 from backends.runs.results import ResultsStore
 from backends.runs.session import BackendPool, Run, RunContext, RunFinished, RunStarted
 from backends.servers import priority
+from backends.servers.registry import launches_server
 
 
 def plan(patterns: Sequence[Pattern], repeat: int | None = None) -> list[tuple[Pattern, int]]:
@@ -45,7 +46,7 @@ async def run_sweep(
     ctx = ctx or RunContext()
     runs = plan(patterns, repeat)
     # Below a server on this machine while we measure it, if the gptoss-top command asked for it.
-    managed = any(p.backend == "llamacpp" and p.model_path for p in patterns)
+    managed = any(launches_server(p.backend, p.model_path) for p in patterns)
     priority.lower_for([p.url for p in patterns], managed=managed)
     records: list[RunRecord] = []
     for i, (p, rep) in enumerate(runs, start=1):

@@ -81,6 +81,15 @@ def default_url(kind: BackendKind) -> str:
     return _DEFAULT_URLS[kind]
 
 
+# Server kinds that launch a server of their own when a pattern names a model file (managed mode).
+_LAUNCHES: frozenset[BackendKind] = frozenset({"llamacpp"})
+
+
+def launches_server(kind: BackendKind, model_path: str | None) -> bool:
+    """Does a pattern of this kind with this model file run a server that gptoss-top starts and owns?"""
+    return bool(model_path) and kind in _LAUNCHES
+
+
 def factory(kind: BackendKind) -> BackendFactory:
     """The function that builds a backend of this kind (importing its module the first time)."""
     if kind not in _FACTORIES:

@@ -159,3 +159,9 @@ def test_the_pool_key_is_the_one_backend_identity() -> None:
     assert pool.get(a) is pool.get(b)
     assert pool.key(pattern()) != pool.key(pattern(url="http://127.0.0.1:9999"))
     assert pool.peek(pattern(url="http://127.0.0.1:1")) is None
+    # Only a kind that launches its own server shares one across URLs.
+    ollama = (
+        pattern(backend="ollama", model_path="x.gguf"),
+        pattern(backend="ollama", url="http://127.0.0.1:1", model_path="x.gguf"),
+    )
+    assert pool.key(ollama[0]) != pool.key(ollama[1])
