@@ -235,6 +235,7 @@ class Run:
         )
         self._prepared = await self.backend.prepare(spec)
         self.record.warnings.extend(self._prepared.warnings)
+        await self._provenance()
         if self.backend.capabilities.owns_process:
             self.record.url = self.backend.url  # a managed server listens where it was started
         if self.sampler is not None:
@@ -278,6 +279,18 @@ class Run:
     def _progress(self, text: str) -> None:
         if self.ctx.report is not None:
             self.ctx.report(RunProgress(self.pattern, f"{self.pattern.name}: {text}"))
+
+    async def _provenance(self) -> None:
+        """What produced the run (server version, model identity): asked of adapters that can tell,
+        after the load; whatever fails or is slow stays unknown, the run goes on."""
+        ask = getattr(self.backend, "provenance", None)
+        if ask is None:
+            return
+        try:
+            found = await asyncio.wait_for(ask(self.pattern.model), 10.0)
+        except Exception:
+            return
+        found.apply(self.record)
 
     async def _sample(self) -> None:
         if self.sampler is not None:

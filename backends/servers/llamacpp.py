@@ -36,6 +36,7 @@ from backends.base import (
 from backends.servers.llamaserver import ManagedServer, ServerConfig, find_server_binary, gguf_block_count, ngl_for
 from backends.servers.llamaserver_log import read_log
 from backends.servers.openai_compat import MODELS_PATH, chat_body, models_from_openai, stream_chat
+from backends.servers.provenance import Provenance, fetch_llamacpp
 from backends.wire.http import Http, status_hint
 from backends.wire.openai_stream import error_from_payload
 
@@ -104,6 +105,7 @@ class LlamaCppBackend:
         # What is loaded cannot change between prepares (llama.cpp fixes it at start), so it is
         # asked once per prepare, not again after every run and every health check.
         self._loaded: LoadedModel | None = None
+        self._provenance: tuple[tuple[Any, ...], Provenance] | None = None  # (what it was read for, it)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -203,6 +205,19 @@ class LlamaCppBackend:
         except BackendError:
             pass
         return Health(True, "ok", version)
+
+    async def provenance(self, model: str) -> Provenance:
+        """Build, model size and type (README "Run record"), from the /props prepare read; /v1/models is
+        asked again only when the build or the model file changed."""
+        try:
+            props = await self.props()
+        except BackendError:
+            return Provenance()
+        path = self.server.config.model_path if self.server is not None else None
+        key = (props.get("build_info"), props.get("model_path"), path)
+        if self._provenance is None or self._provenance[0] != key:
+            self._provenance = (key, await fetch_llamacpp(self._http, path, props))
+        return self._provenance[1]
 
     async def props(self) -> dict[str, Any]:
         if self._props is None:

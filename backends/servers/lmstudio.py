@@ -47,6 +47,7 @@ from backends.servers.openai_compat import (
     models_from_openai,
     stream_chat,
 )
+from backends.servers.provenance import Provenance, fetch_lmstudio
 from backends.wire.fields import number, obj, positive_int, text
 from backends.wire.framing import decode
 from backends.wire.http import Http
@@ -90,6 +91,7 @@ class LMStudioBackend:
         self._reasoning_options: dict[str, list[str] | None] = {}
         self._applied: tuple[str, int | None, str | None] | None = None  # what our own `lms load` set
         self._prepared: set[str] = set()  # models whose load settings prepare() applied
+        self._provenance: dict[str, Provenance] = {}  # per model, asked at its first prepare
 
     def __repr__(self) -> str:
         return f"LMStudioBackend(url={self.url!r}, api={self._api!r})"
@@ -318,6 +320,13 @@ class LMStudioBackend:
         )
 
     # ------------------------------------------------------------------------------------------- stream
+
+    async def provenance(self, model: str) -> Provenance:
+        """The model's quantization and size (REST), and `lms version` where the local CLI is LM Studio's."""
+        if model not in self._provenance:
+            local = self._lms if self._lms and not self._remote and is_loopback(self.url) else None
+            self._provenance[model] = await fetch_lmstudio(self._http, model, local)
+        return self._provenance[model]
 
     def _cli(self) -> LmsCli:
         assert self._lms is not None

@@ -37,6 +37,7 @@ from backends.base import (
     StreamEvent,
 )
 from backends.servers.ollama_stream import events_from_ndjson
+from backends.servers.provenance import Provenance, fetch_ollama
 from backends.wire.fields import count, obj, positive_int, text
 from backends.wire.http import Http, status_hint
 
@@ -138,6 +139,7 @@ class OllamaBackend:
         self.keep_alive = keep_alive
         self._http = Http(endpoint, unreachable_hint=UNREACHABLE_HINT, classify=classify, transport=transport)
         self._info: dict[str, ModelInfo] = {}
+        self._provenance: dict[str, Provenance] = {}  # per model, asked at its first prepare
 
     # ---------------------------------------------------------------------------------------------
     # Discovery
@@ -156,6 +158,12 @@ class OllamaBackend:
         except BackendError:
             pass  # the greeting already proved it is Ollama; the version is a nicety
         return Health(True, "ok", version)
+
+    async def provenance(self, model: str) -> Provenance:
+        """Ollama's version, and the model's digest, size and quantization (/api/tags), once per model."""
+        if model not in self._provenance:
+            self._provenance[model] = await fetch_ollama(self._http, model)
+        return self._provenance[model]
 
     async def list_models(self) -> list[ModelInfo]:
         body = await self._http.get_json("/api/tags")

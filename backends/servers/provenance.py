@@ -148,8 +148,9 @@ async def fetch_ollama(http: Http, model: str) -> Provenance:
     return ollama(version, model, tags)
 
 
-async def run_lms_version(lms: str | None = None) -> str | None:
-    exe = lms or shutil.which("lms")
+async def run_lms_version(lms: str | None) -> str | None:
+    """`lms version --json` with the given `lms` (None: not run; the CLI must be on LM Studio's machine)."""
+    exe = shutil.which(lms) if lms else None
     if exe is None:
         return None
     try:
@@ -167,7 +168,7 @@ async def run_lms_version(lms: str | None = None) -> str | None:
     return lms_version(out.decode("utf-8", "replace")) if proc.returncode == 0 else None
 
 
-async def fetch_lmstudio(http: Http, model: str, lms: str | None = None) -> Provenance:
+async def fetch_lmstudio(http: Http, model: str, lms: str | None) -> Provenance:
     v1 = await _get(http, "/api/v1/models")
     found = lmstudio(model, v1=v1)
     if found.model_quant is None and found.model_size_bytes is None:

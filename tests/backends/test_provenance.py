@@ -11,9 +11,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
+
 from backends.base import Endpoint
+from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
+from backends.runs.session import run_pattern
 from backends.servers import provenance
+from backends.servers.llamacpp import LlamaCppBackend
+from backends.servers.lmstudio import LMStudioBackend
+from backends.servers.ollama import OllamaBackend
 from backends.servers.provenance import Provenance, fetch_llamacpp, fetch_lmstudio, fetch_ollama
 from backends.wire.http import Http
 from tests.conftest import RunningServer
@@ -121,3 +128,62 @@ def test_fake_lms_prints_the_banner_line() -> None:
 
     out = subprocess.run([sys.executable, str(FAKE_LMS), "version"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and out.stdout.strip() == "lms - LM Studio CLI - v0.0.47"
+
+
+# -- through the run pipeline: every run record says what produced it ------------------------------
+
+
+def pattern(backend: str, url: str, model: str) -> Pattern:
+    return Pattern(name="A", backend=backend, url=url, model=model, prompt="Count to three.", max_tokens=8)  # type: ignore[arg-type]
+
+
+async def test_a_llamacpp_run_records_the_build_and_model(llama_server: RunningServer) -> None:
+    backend = LlamaCppBackend(Endpoint(llama_server.url))
+    try:
+        rec = await run_pattern(pattern("llamacpp", llama_server.url, "tiny"), backend)
+        async with http(llama_server.url) as h:
+            props = (await h.client.get("/props")).json()
+    finally:
+        await backend.aclose()
+    assert rec.ok, rec.error
+    assert rec.server_version == props["build_info"] and rec.model_digest is None
+    assert rec.model_size_bytes is not None and rec.model_size_bytes > 0 and rec.model_quant
+
+
+async def test_an_ollama_run_records_version_digest_and_quant() -> None:
+    with FakeOllama(profile="old") as fake:
+        backend = OllamaBackend(Endpoint(fake.url, timeout_s=30))
+        try:
+            recs = [await run_pattern(pattern("ollama", fake.url, "gpt-oss:20b"), backend) for _ in range(2)]
+        finally:
+            await backend.aclose()
+        asked = [r.path for r in fake.requests if r.path in ("/api/version", "/api/tags")]
+    for rec in recs:
+        assert rec.ok, rec.error
+        assert rec.server_version == "0.5.7"
+        assert rec.model_digest == hashlib.sha256(b"gpt-oss:20b").hexdigest()
+        assert (rec.model_quant, rec.model_size_bytes) == ("MXFP4", 13_780_173_724)
+    assert sorted(asked) == ["/api/tags", "/api/version"]  # once for both runs, not per run
+
+
+async def test_an_lmstudio_run_records_quant_and_size_without_a_local_cli() -> None:
+    with FakeLMStudio() as fake:
+        backend = LMStudioBackend(Endpoint(fake.url, timeout_s=30), lms="")
+        try:
+            rec = await run_pattern(pattern("lmstudio", fake.url, "openai/gpt-oss-20b"), backend)
+        finally:
+            await backend.aclose()
+    assert rec.ok, rec.error
+    assert (rec.server_version, rec.model_quant, rec.model_size_bytes) == (None, "MXFP4", 12_109_566_560)
+
+
+async def test_an_lmstudio_run_with_the_local_cli_records_its_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeLMStudio() as fake:
+        monkeypatch.setenv("FAKE_LMS_SERVER", fake.control_url)
+        backend = LMStudioBackend(Endpoint(fake.url, timeout_s=30), lms=str(FAKE_LMS))
+        try:
+            rec = await run_pattern(pattern("lmstudio", fake.url, "openai/gpt-oss-20b"), backend)
+        finally:
+            await backend.aclose()
+    assert rec.ok, rec.error
+    assert (rec.server_version, rec.model_quant) == ("lms 0.0.47", "MXFP4")
