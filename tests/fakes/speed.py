@@ -20,8 +20,8 @@ class SpeedModel:
     layers: int = 24  # the model's repeating blocks (LM Studio's slider maximum)
     fit: int = 20  # the most layers that fit on the GPU; past it the weights spill
     peak: int = 16  # the fastest setting
-    top_tps: float = 300.0  # the rate at the peak
-    cpu_tps: float = 90.0  # the rate with no layer on the GPU
+    top_tps: float = 600.0  # the rate at the peak
+    cpu_tps: float = 180.0  # the rate with no layer on the GPU
     decline: float = 0.04  # lost per layer past the peak, relative
     spill: float = 0.35  # past `fit`: this share of the rate at `fit`
     refuse_past_fit: bool = False  # past `fit` the load fails instead

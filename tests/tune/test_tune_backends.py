@@ -19,7 +19,7 @@ from tests.fakes.ollama import FakeOllama
 from tests.fakes.speed import SpeedModel
 from tui.cli import main
 
-WORDS = "tok " * 60  # long enough that a run's rate is measured, not its start-up
+WORDS = "tok " * 50  # long enough that a run's rate is measured, not its start-up
 
 
 def tune(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
