@@ -177,11 +177,3 @@ async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co]) -> AsyncI
             break
     for item in decoder.close():
         yield item
-
-
-def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
-    return decode(chunks, SSEDecoder())
-
-
-def aiter_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any] | Malformed]:
-    return decode(chunks, NDJSONDecoder())
