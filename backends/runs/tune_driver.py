@@ -143,11 +143,25 @@ def parse_values(text: str) -> tuple[int, ...]:
     return vals
 
 
-def plan_tune(p: Pattern, spec: TuneSpec, snapshot: Any | None = None) -> TunePlan:
-    """The values and the fit's start hint. Reads the model (and may ask its server): call it off the UI thread."""
+def runs_here(p: Pattern) -> bool:
+    """Whether this machine's memory is the server's: a managed llama-server or a loopback URL, no other host."""
+    from backends.servers.lms_cli import is_loopback
+
+    return p.host is None and (bool(p.model_path) or is_loopback(p.url))
+
+
+def plan_tune(p: Pattern, spec: TuneSpec, snapshot: Any | None = None, *, budget: Any | None = None) -> TunePlan:
+    """The values and the fit's start hint. Reads the model (and may ask its server): call it off the UI thread.
+
+    `snapshot` is this machine's hardware; it is the fit's budget only where the server runs here
+    (`budget`, a `backends.runs.fit.Budget`, replaces it).
+    """
     from backends.runs.fit import FitInputError, budget_from_snapshot, describe, estimate
 
     notes: list[str] = []
+    if snapshot is not None and not runs_here(p):
+        snapshot = None
+        notes.append("the server runs on another machine: its free memory is unknown here, so the fit gives no start")
     try:
         desc: Any = describe(p)
         blocks: int | None = desc.n_layer
@@ -166,7 +180,7 @@ def plan_tune(p: Pattern, spec: TuneSpec, snapshot: Any | None = None) -> TunePl
         values = tuple(range(blocks + 1))
     if desc is None:
         return TunePlan(spec.param, values, StartHint(None, "none"), blocks, notes=tuple(notes))
-    budget = budget_from_snapshot(snapshot)
+    budget = budget if budget is not None else budget_from_snapshot(snapshot)
     base = estimate(p, desc=desc, budget=budget)
     max_fit = base.max_gpu_layers if spec.param == "gpu_layers" else base.min_n_cpu_moe
     predicted: dict[int, int | None] = {}
