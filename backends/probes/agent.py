@@ -136,7 +136,6 @@ class Agent:
         self._snap: Snapshot | None = None
         self._taken: float | None = None  # wall time of the snapshot, for its age
         self._report: dict[str, Any] = {}
-        self._report_at = -BACKENDS_EVERY_S
         self._stop = threading.Event()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SnapshotCollector(self.latest))
@@ -146,19 +145,25 @@ class Agent:
             return self._snap, self._taken
 
     def tick(self) -> None:
-        """One sample (and, every BACKENDS_EVERY_S, the backend port checks of the probe report)."""
+        """One sample; the first also gathers the rest of the probe report (platform, absent vendors)."""
         snap = self.sampler.sample_now()
-        now = time.monotonic()
         report: dict[str, Any] | None = None
-        if now - self._report_at >= BACKENDS_EVERY_S:
+        if not self._report:
             from backends.probes.report import collect
 
             report = collect(timeout_s=0.5, probes=list(self.sampler.probes))
-            self._report_at = now
         with self._lock:
             self._snap, self._taken = snap, time.time()
             if report is not None:
                 self._report = report
+
+    def check_backends(self) -> None:
+        """Which local servers answer, for /json (as `probe --json` says it); each check is bounded."""
+        from backends.probes.report import DEFAULT_BACKENDS, check_backend
+
+        found = [check_backend(name, port, path, 0.5) for name, port, path in DEFAULT_BACKENDS]
+        with self._lock:
+            self._report = {**self._report, "backends": found}
 
     def report(self) -> dict[str, Any]:
         with self._lock:
@@ -178,6 +183,11 @@ class Agent:
             started = time.monotonic()
             self.tick()
             self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+
+    def run_backend_checks(self) -> None:
+        # Their own thread: a port that hangs for its time-out must not delay a sample.
+        while not self._stop.wait(BACKENDS_EVERY_S):
+            self.check_backends()
 
     def stop(self) -> None:
         self._stop.set()

@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     auth = f"bearer token from ${args.token_env}" if token else "no token"
     print(f"gptoss-top agent: serving http://{shown}:{port}/metrics, /json and /healthz ({auth}); "
           "ctrl+c stops it", file=sys.stderr, flush=True)  # fmt: skip
-    sampling = threading.Thread(target=agent.run_sampling, name="gptoss-top agent sampler", daemon=True)
-    sampling.start()
+    for target, name in ((agent.run_sampling, "sampler"), (agent.run_backend_checks, "backend checks")):
+        threading.Thread(target=target, name=f"gptoss-top agent {name}", daemon=True).start()
     try:
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:
