@@ -15,8 +15,8 @@ from textual.screen import Screen
 from backends.base import Backend
 from backends.probes.sampler import HardwareSampler
 from backends.runs.patterns import Pattern
+from backends.runs.pool import BackendPool
 from backends.runs.results import ResultsStore
-from backends.runs.session import BackendPool
 from backends.runs.stats import Clock
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen

@@ -14,8 +14,8 @@ from textual.message import Message
 
 from backends.runs.health import HealthReport
 from backends.runs.patterns import Pattern
+from backends.runs.pool import BackendKey
 from backends.runs.record import RunRecord
-from backends.runs.session import BackendKey
 
 
 @dataclass

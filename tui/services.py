@@ -8,9 +8,9 @@ from pathlib import Path
 
 from backends.probes.sampler import HardwareSampler
 from backends.runs.patterns import Pattern, PatternError, load_patterns
+from backends.runs.pool import BackendPool
 from backends.runs.record import RunRecord
 from backends.runs.results import ResultsStore
-from backends.runs.session import BackendPool
 from backends.runs.stats import Clock
 
 DEFAULT_FILE = "gptoss-top.toml"

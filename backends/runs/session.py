@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import urllib.parse
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -23,81 +23,22 @@ from backends.base import (
     BackendTimeout,
     ChatRequest,
     ContentDelta,
-    Endpoint,
     LoadedModel,
     LoadSpec,
     Prepared,
     ReasoningDelta,
-    ServerOptions,
     StreamEvent,
     redact,
 )
 from backends.probes.model import Peaks
-from backends.probes.remote.registry import missing_telemetry, remote_command, sampler_for, telemetry_source
+from backends.probes.remote.registry import missing_telemetry, sampler_for, telemetry_source
 from backends.probes.sampler import HardwareSampler
 from backends.runs.fit.record import fill_record
 from backends.runs.patterns import Pattern
+from backends.runs.pool import BackendKey as BackendKey
+from backends.runs.pool import BackendPool as BackendPool
 from backends.runs.record import RunRecord
 from backends.runs.stats import Clock, Meter
-from backends.servers.registry import factory, launches_server, make_backend
-
-BackendKey = Hashable
-
-
-class BackendPool:
-    """Backends for patterns, reused across runs; closes them (and managed servers) on exit.
-
-    The pool's key is the one identity of a backend: patterns with the same key share it (a managed
-    llama-server is shared by the patterns that run one), and the screen matches health answers by it.
-    """
-
-    def __init__(self, factory: Callable[[Pattern], Backend] | None = None,
-                 hosts: Mapping[str, str] | None = None) -> None:  # fmt: skip
-        """`hosts`: the file's {name: telemetry}; an ssh:// host runs the server's CLI (`lms`) there."""
-        self._factory = factory or self._make
-        self._backends: dict[BackendKey, Backend] = {}
-        self.hosts: dict[str, str] = dict(hosts or {})
-
-    def _make(self, p: Pattern) -> Backend:
-        endpoint = Endpoint(p.url, p.api_key(), timeout_s=p.timeout_s)
-        remote = remote_command(self.hosts.get(p.host)) if p.host else ()
-        managed = launches_server(p.backend, p.model_path)
-        options = ServerOptions(managed=managed, server_bin=p.server_bin, remote_command=remote,
-                                exo_bench=p.server_stats == "exo-bench")  # fmt: skip
-        return make_backend(p.backend, endpoint, options)
-
-    @staticmethod
-    def key(p: Pattern) -> BackendKey:
-        # A pattern that names a model file runs its own server: where it listens is not the file's URL.
-        where = "managed" if launches_server(p.backend, p.model_path) else p.url
-        return (p.backend, where, p.api_key_env, p.server_bin, p.timeout_s, p.host, p.server_stats)
-
-    def get(self, p: Pattern) -> Backend:
-        key = self.key(p)
-        if key not in self._backends:
-            self._backends[key] = self._factory(p)
-        return self._backends[key]
-
-    def peek(self, p: Pattern) -> Backend | None:
-        """The pattern's backend if one was made; never makes one."""
-        return self._backends.get(self.key(p))
-
-    async def open(self, p: Pattern) -> Backend:
-        """`get`, with the server kind's module imported in a thread the first time (httpx and all
-        take 0.1-0.5 s), so the event loop never waits for an import."""
-        if self.key(p) not in self._backends and self._factory == self._make:
-            await asyncio.to_thread(factory, p.backend)
-        return self.get(p)
-
-    def all(self) -> list[Backend]:
-        return list(self._backends.values())
-
-    async def aclose(self) -> None:
-        for b in self._backends.values():
-            with contextlib.suppress(Exception):
-                await b.aclose()
-        self._backends.clear()
-
 
 # --------------------------------------------------------------------------------------------------
 # What a run tells while it goes

@@ -10,9 +10,10 @@ import asyncio
 from collections.abc import Sequence
 
 from backends.runs.patterns import Pattern
+from backends.runs.pool import BackendPool
 from backends.runs.record import RunRecord
 from backends.runs.results import ResultsStore
-from backends.runs.session import BackendPool, Run, RunContext, RunFinished, RunStarted
+from backends.runs.session import Run, RunContext, RunFinished, RunStarted
 from backends.servers import priority
 from backends.servers.registry import launches_server
 

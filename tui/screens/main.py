@@ -25,8 +25,8 @@ from backends.probes.remote.registry import HostSamplers, host_title, sampler_fo
 from backends.runs import health
 from backends.runs.health import HealthReport
 from backends.runs.patterns import Pattern
+from backends.runs.pool import BackendKey
 from backends.runs.results import export
-from backends.runs.session import BackendKey
 from tui.live import LiveRun
 from tui.messages import HealthChecked
 from tui.screens.runs import RunControl
