@@ -16,7 +16,7 @@ import pytest
 
 from backends.probes.remote import RemoteSampler, parse_source
 from tests.conftest import REPO, RunningServer
-from tests.fleet.conftest import VENV_BIN, Sshd
+from tests.fleet.conftest import VENV_BIN, Agent, Sshd
 from tests.tui.test_e2e_tmux import Tmux
 
 APPLE = REPO / "tests" / "probes" / "data" / "apple"
@@ -85,12 +85,18 @@ def tmux() -> Iterator[Tmux]:
 
 
 def test_the_tui_over_ssh_t_at_80x24(
-    sshd_factory: Callable[..., Sshd], llama_server: RunningServer, tmp_path: Path, tmux: Tmux
+    sshd_factory: Callable[..., Sshd],
+    agents: Callable[..., Agent],
+    llama_server: RunningServer,
+    tmp_path: Path,
+    tmux: Tmux,
 ) -> None:
     sshd = sshd_factory([str(VENV_BIN)])
+    other = agents()
     config = tmp_path / "mini.toml"
     config.write_text(f'[defaults]\nbackend = "llamacpp"\nurl = "{llama_server.url}"\nmodel = "gptoss-top-tiny"\n'
                       'prompt = "Count the waves."\nmax_tokens = 40\nseed = 7\n\n'
+                      f'[hosts.studio]\ntelemetry = "{other.source}"\n\n'
                       '[[patterns]]\nname = "over-ssh"\ncontext_length = 4096\ngpu_layers = "off"\n')  # fmt: skip
     data = tmp_path / "remote-data"
     remote = (f"cd {shlex.quote(str(REPO))} && GPTOSS_TOP_DATA_DIR={shlex.quote(str(data))} "
@@ -103,6 +109,12 @@ def test_the_tui_over_ssh_t_at_80x24(
     assert len(screen.splitlines()) <= 24 and max(len(line) for line in screen.splitlines()) <= 80
     tmux.keys("h")
     screen = tmux.wait_for("the hardware view", lambda s: "Memory" in s and "pressure" in s, timeout=20)
+    tmux.keys("f")
+    screen = tmux.wait_for("the fleet view", lambda s: "Fleet" in s and f"studio  {other.source}  fresh" in s,
+                           timeout=20)  # fmt: skip
+    assert "local  fresh" in screen
+    tmux.keys("f")
+    tmux.wait_for("back on the main screen", lambda s: "over-ssh" in s and "Fleet" not in s, timeout=20)
     tmux.keys("q")
     assert tmux.wait_gone(20), tmux.screen()
     records = [json.loads(line) for line in (data / "results.jsonl").read_text().splitlines() if line.strip()]
