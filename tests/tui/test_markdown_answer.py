@@ -224,3 +224,30 @@ async def test_reasoning_word_count_does_not_depend_on_the_batches() -> None:
             out.toggle_fold()
             await pilot.pause()
             assert f"({len(reasoning.split())} words)" in str(out.query_one("#reasoning-fold").render())
+
+
+async def test_a_short_answer_sits_at_the_top_and_a_long_one_follows_its_end() -> None:
+    from textual.app import App, ComposeResult
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield OutputPanel()
+
+    app = One()
+    async with app.run_test(size=(60, 14)) as pilot:
+        out = app.query_one(OutputPanel)
+        out.write("thinking", "Three words.")
+        await out.settle()
+        await pilot.pause()
+        assert out.answer_box.scroll_y == 0 and out.markdown.region.y == out.answer_box.region.y
+        for i in range(30):
+            out.write("", f"Paragraph {i}.\n\n")
+            await pilot.pause(0.01)
+        await out.settle()
+        await pilot.pause()
+        assert out.answer_box.max_scroll_y > 0 and out.answer_box.is_vertical_scroll_end
+        out.answer_box.scroll_home(animate=False, immediate=True)  # the reader scrolls up ...
+        out.write("", "More.\n\n")
+        await out.settle()
+        await pilot.pause()
+        assert out.answer_box.scroll_y == 0  # ... and stays where they are

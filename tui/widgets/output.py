@@ -66,7 +66,6 @@ class OutputPanel(Vertical):
     def on_mount(self) -> None:
         self.border_title = "Output"
         self._fold_line()
-        self.answer_box.anchor()  # the view follows the answer as it grows (until the user scrolls up)
 
     @property
     def reasoning(self) -> StreamText:
@@ -149,12 +148,23 @@ class OutputPanel(Vertical):
         await self.markdown.append(text)
         done = time.monotonic()
         self._next_append = done + self.DUTY * (done - started)
+        if not self.answer_box.is_anchored:
+            self.call_after_refresh(self._follow)
         if self._pending:
             self._feed("")
 
+    def _follow(self) -> None:
+        """Anchor the answer's box (it then follows the end until the reader scrolls up) once the answer
+        is taller than it: Textual 8.2's compositor scrolls an anchored box to `content bottom − height`,
+        which puts a short answer at the bottom of an empty box."""
+        box = self.answer_box
+        if not box.is_anchored and box.max_scroll_y > 0:
+            box.anchor()
+
     async def _restart_markdown(self) -> None:
+        self.answer_box.anchor(False)
         await self.markdown.update("")
-        self.answer_box.anchor()
+        self.answer_box.scroll_home(animate=False, immediate=True)
 
     async def settle(self) -> None:
         """Render every answer fragment written so far now (tests, exports)."""
