@@ -166,8 +166,11 @@ def sampler_for(sampler: Any, host: str | None) -> Any:
     return pick(host) if callable(pick) else sampler
 
 
-def telemetry_source(sampler: Any, host: str | None) -> str:
-    """What the run record's `telemetry_source` says: the host's source text, or "local"."""
+def telemetry_source(sampler: Any, host: str | None) -> str | None:
+    """What the run record's `telemetry_source` says: the host's source text, "local", or None when
+    no hardware was sampled at all."""
+    if sampler is None:
+        return None
     src = getattr(sampler, "source_of", None)
     return str(src(host)) if callable(src) else LOCAL
 
