@@ -39,6 +39,7 @@ from backends.runs.pool import BackendKey as BackendKey
 from backends.runs.pool import BackendPool as BackendPool
 from backends.runs.record import RunRecord
 from backends.runs.stats import Clock, Meter
+from backends.servers.provenance import KnowsProvenance
 
 # --------------------------------------------------------------------------------------------------
 # What a run tells while it goes
@@ -224,11 +225,10 @@ class Run:
     async def _provenance(self) -> None:
         """What produced the run (server version, model identity): asked of adapters that can tell,
         after the load; whatever fails or is slow stays unknown, the run goes on."""
-        ask = getattr(self.backend, "provenance", None)
-        if ask is None:
+        if not isinstance(self.backend, KnowsProvenance):
             return
         try:
-            found = await asyncio.wait_for(ask(self.pattern.model), 10.0)
+            found = await asyncio.wait_for(self.backend.provenance(self.pattern.model), 10.0)
         except Exception:
             return
         found.apply(self.record)

@@ -22,11 +22,19 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from backends.wire.fields import obj, positive_int, text
 from backends.wire.http import Http
 
 TIMEOUT_S = 5.0
+
+
+@runtime_checkable
+class KnowsProvenance(Protocol):
+    """A backend that can tell what produced its runs (llama.cpp, Ollama, LM Studio)."""
+
+    async def provenance(self, model: str) -> Provenance: ...
 
 
 @dataclass(frozen=True)
@@ -42,18 +50,6 @@ class Provenance:
             value = getattr(self, f.name)
             if value is not None and getattr(record, f.name, None) is None:
                 setattr(record, f.name, value)
-
-
-def _str(v: Any) -> str | None:
-    return v.strip() if isinstance(v, str) and v.strip() else None
-
-
-def _int(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
-
-
-def _dict(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
 
 
 # -- parsers (pure: the JSON each server answers) ---------------------------------------------------
@@ -77,12 +73,12 @@ def gguf_file_type(path: str | None) -> str | None:
 
 def llamacpp(props: dict[str, Any], models: dict[str, Any] | None = None, model_path: str | None = None) -> Provenance:
     data = (models or {}).get("data")
-    meta = _dict(data[0].get("meta")) if isinstance(data, list) and data and isinstance(data[0], dict) else {}
-    size = _int(meta.get("size"))
+    meta = obj(data[0].get("meta")) if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+    size = positive_int(meta.get("size"))
     if size is None and model_path and os.path.isfile(model_path):
         size = os.path.getsize(model_path)
-    quant = _str(props.get("model_ftype")) or _str(meta.get("ftype")) or gguf_file_type(model_path)
-    return Provenance(server_version=_str(props.get("build_info")), model_size_bytes=size, model_quant=quant)
+    quant = text(props.get("model_ftype")) or text(meta.get("ftype")) or gguf_file_type(model_path)
+    return Provenance(server_version=text(props.get("build_info")), model_size_bytes=size, model_quant=quant)
 
 
 def _same_model(entry: dict[str, Any], model: str) -> bool:
@@ -94,17 +90,17 @@ def ollama(version: dict[str, Any] | None, model: str, tags: dict[str, Any] | No
     entries = [m for m in (tags or {}).get("models") or [] if isinstance(m, dict)]
     entry = next((m for m in entries if _same_model(m, model)), {})
     return Provenance(
-        server_version=_str((version or {}).get("version")),
-        model_digest=_str(entry.get("digest")),
-        model_size_bytes=_int(entry.get("size")),
-        model_quant=_str(_dict(entry.get("details")).get("quantization_level")),
+        server_version=text((version or {}).get("version")),
+        model_digest=text(entry.get("digest")),
+        model_size_bytes=positive_int(entry.get("size")),
+        model_quant=text(obj(entry.get("details")).get("quantization_level")),
     )
 
 
 def lms_version(output: str) -> str | None:
     """`lms version --json` ({"version": "0.0.47"}) or the banner's "lms - LM Studio CLI - v0.0.47"."""
     try:
-        v = _str(json.loads(output).get("version"))
+        v = text(json.loads(output).get("version"))
     except (ValueError, AttributeError):
         m = re.search(r"LM Studio CLI - v([0-9][\w.+-]*)", output)  # the banner line is coloured: stop at ESC
         v = m.group(1) if m else None
@@ -114,17 +110,17 @@ def lms_version(output: str) -> str | None:
 def lmstudio(model: str, v1: dict[str, Any] | None = None, v0: dict[str, Any] | None = None) -> Provenance:
     for m in (v1 or {}).get("models") or []:
         if isinstance(m, dict) and model in (m.get("key"), m.get("id")):
-            quant = _dict(m.get("quantization")).get("name") if isinstance(m.get("quantization"), dict) else None
-            return Provenance(model_size_bytes=_int(m.get("size_bytes")), model_quant=_str(quant))
+            quant = obj(m.get("quantization")).get("name") if isinstance(m.get("quantization"), dict) else None
+            return Provenance(model_size_bytes=positive_int(m.get("size_bytes")), model_quant=text(quant))
     for m in (v0 or {}).get("data") or []:
         if isinstance(m, dict) and m.get("id") == model:
-            return Provenance(model_quant=_str(m.get("quantization")))
+            return Provenance(model_quant=text(m.get("quantization")))
     return Provenance()
 
 
 def fingerprint(chunk: dict[str, Any]) -> Provenance:
     """An OpenAI-style chunk's `system_fingerprint` (llama.cpp: its build; others: whatever they send)."""
-    return Provenance(server_version=_str(chunk.get("system_fingerprint")))
+    return Provenance(server_version=text(chunk.get("system_fingerprint")))
 
 
 # -- fetchers (one request each, errors swallowed: provenance never fails a run) --------------------

@@ -15,8 +15,8 @@ def obj(v: Any) -> dict[str, Any]:
 
 
 def text(v: Any) -> str | None:
-    """A non-empty string."""
-    return v if isinstance(v, str) and v else None
+    """A string with something in it, without the whitespace around it."""
+    return v.strip() if isinstance(v, str) and v.strip() else None
 
 
 def count(v: Any) -> int | None:

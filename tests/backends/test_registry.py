@@ -111,7 +111,7 @@ async def test_llamacpp_streams_through_the_openai_stream_reader() -> None:
 
 def test_json_field_helpers_have_one_meaning_each() -> None:
     assert obj({"a": 1}) == {"a": 1} and obj([1]) == {} and obj(None) == {}
-    assert text("x") == "x" and text("") is None and text(3) is None
+    assert text("x") == "x" and text(" b7010\n") == "b7010" and text(" ") is None and text(3) is None
     assert count(0) == 0 and count(7) == 7 and count(-1) is None and count(True) is None and count(1.5) is None
     assert positive_int(0) is None and positive_int(4096) == 4096 and positive_int(False) is None
     assert number(3) == 3.0 and number(2.5) == 2.5 and number(True) is None and number("1") is None
