@@ -160,7 +160,7 @@ class Run:
             self.meter.stop()
         self._finish()
         await self._fill_loaded()
-        await fill_record(rec, self.pattern, self.backend, self.sampler)  # predicted beside loaded, on its host
+        await fill_record(rec, self.pattern, self.sampler)  # predicted beside loaded, on its host
         await self._fill_peaks()
         self._progress("done" if rec.ok else "failed")
         return rec

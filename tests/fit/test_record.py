@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from backends.probes.model import HostSample, Snapshot
-from backends.runs.fit.record import estimate_many, fill_record, server_loaded
+from backends.runs.fit.record import estimate_many, fill_record
 from backends.runs.patterns import load_patterns
 from backends.runs.record import RunRecord
+from backends.servers.llamaserver_log import read_log
 from tests.fit.conftest import DATA
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -17,11 +18,6 @@ HOST = Snapshot(0.0, host=HostSample(mem_total_bytes=32 << 30, mem_available_byt
 
 class Sampler:
     latest = HOST
-
-
-class ManagedBackend:
-    def __init__(self, log: Path) -> None:
-        self.log_path = str(log)
 
 
 def record(backend: str = "llamacpp") -> RunRecord:
@@ -42,24 +38,22 @@ def test_estimate_many_gives_the_reason_for_a_model_it_cannot_read(tmp_path: Pat
     assert est.verdict == "unknown" and "phi-4: cannot tell what the model is made of" in est.notes[0]
 
 
-async def test_fill_record_predicts_and_reads_the_servers_buffers(tmp_path: Path) -> None:
-    log = tmp_path / "server.log"
-    log.write_text((DATA / "gpt-oss-20b_rocm_ngl99.log").read_text() + (DATA / "gpt-oss-20b_compute.log").read_text())
+async def test_fill_record_predicts() -> None:
     pat = load_patterns(REPO / "configs" / "gpt-oss-20b.toml").patterns[0]
     rec = record()
-    est = await fill_record(rec, pat, ManagedBackend(log), Sampler())
+    est = await fill_record(rec, pat, Sampler())
     assert rec.fit_source == "card" and rec.fit_verdict == est.verdict == "fits"  # no GPU here: CPU only
     assert rec.predicted_host_bytes == est.host_bytes and rec.predicted_gpu_bytes == 0
-    assert abs((rec.loaded_gpu_bytes or 0) - (10949.38 + 456.98) * MIB) < 2
-    assert abs((rec.loaded_host_bytes or 0) - (586.82 + 263.15) * MIB) < 2
 
 
-def test_ollama_loaded_from_api_ps() -> None:
-    rec = record("ollama")
-    rec.loaded_size_bytes, rec.loaded_vram_bytes = 13_000, 9_000
-    assert server_loaded(object(), rec) == (9_000, 4_000)
-    rec.loaded_vram_bytes = None
-    assert server_loaded(object(), rec) == (None, None)
+def test_a_managed_servers_buffers_from_its_log(tmp_path: Path) -> None:
+    """What a managed llama-server reports as loaded (`LoadedModel.gpu_bytes`, `host_bytes`)."""
+    log = tmp_path / "server.log"
+    log.write_text((DATA / "gpt-oss-20b_rocm_ngl99.log").read_text() + (DATA / "gpt-oss-20b_compute.log").read_text())
+    mem = read_log(str(log))
+    assert mem is not None
+    assert abs(mem.gpu_bytes - (10949.38 + 456.98) * MIB) < 2
+    assert abs(mem.host_bytes() - (586.82 + 263.15) * MIB) < 2
 
 
 def test_estimate_many_uses_each_patterns_host() -> None:

@@ -1,8 +1,9 @@
 """The fit in the run record and in lists: the prediction beside what the server says it loaded.
 
 `fill_record` is the one call a run makes: predicted_gpu_bytes, predicted_host_bytes, fit_verdict,
-fit_source from the estimate; loaded_gpu_bytes, loaded_host_bytes from the server's own figures —
-a managed llama-server's buffer lines (its log, `-lv 4`), Ollama's `/api/ps` `size_vram` and `size`.
+fit_source from the estimate. What the server says it loaded beside it (loaded_gpu_bytes,
+loaded_host_bytes) comes with the backend's `LoadedModel`: a managed llama-server's buffer lines (its
+log, `-lv 4`), Ollama's `/api/ps` `size_vram` and `size`.
 `estimate_many` estimates a list of patterns, describing each model once (the TUI's marks).
 """
 
@@ -51,22 +52,8 @@ def estimate_many(
     return out
 
 
-def server_loaded(backend: Any, rec: Any) -> tuple[int | None, int | None]:
-    """(GPU, host) bytes the server says it holds: buffer lines of a managed llama-server, Ollama's /api/ps."""
-    log = getattr(backend, "log_path", None) or getattr(getattr(backend, "server", None), "log_path", None)
-    if isinstance(log, str):
-        from backends.servers.llamaserver_log import read_log
-
-        mem = read_log(log)
-        if mem is not None:
-            return mem.gpu_bytes, mem.host_bytes(rec.model_size_bytes)
-    if rec.backend == "ollama" and rec.loaded_size_bytes is not None and rec.loaded_vram_bytes is not None:
-        return rec.loaded_vram_bytes, rec.loaded_size_bytes - rec.loaded_vram_bytes
-    return None, None
-
-
-async def fill_record(rec: Any, pattern: Any, backend: Any = None, sampler: Any = None) -> FitEstimate:
-    """Put the prediction and the server's loaded figures into a run record. Never raises."""
+async def fill_record(rec: Any, pattern: Any, sampler: Any = None) -> FitEstimate:
+    """Put the prediction into a run record. Never raises."""
     snap = None
     if sampler is not None:
         try:
@@ -82,9 +69,4 @@ async def fill_record(rec: Any, pattern: Any, backend: Any = None, sampler: Any 
     rec.predicted_host_bytes = est.host_bytes
     rec.fit_verdict = est.verdict
     rec.fit_source = est.source
-    if backend is not None:
-        try:
-            rec.loaded_gpu_bytes, rec.loaded_host_bytes = server_loaded(backend, rec)
-        except Exception:
-            pass
     return est
