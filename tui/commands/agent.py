@@ -51,7 +51,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import threading
 
-    from backends.probes.agent import Agent, AgentError, check_bind, serve
+    from backends.probes.agent import Agent, AgentError, check_bind, is_loopback, serve
 
     token = os.environ.get(args.token_env)
     try:
@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     host, port = str(server.server_address[0]), int(server.server_address[1])
     shown = f"[{host}]" if ":" in host else host
     auth = f"bearer token from ${args.token_env}" if token else "no token"
+    if not token and not is_loopback(args.bind):
+        print(f"gptoss-top agent: WARNING: {args.bind} without a token: anyone on the network can read this "
+              "machine's figures (--open-without-token)", file=sys.stderr, flush=True)  # fmt: skip
     print(f"gptoss-top agent: serving http://{shown}:{port}/metrics, /json and /healthz ({auth}); "
           "ctrl+c stops it", file=sys.stderr, flush=True)  # fmt: skip
     for target, name in ((agent.run_sampling, "sampler"), (agent.run_backend_checks, "backend checks")):
