@@ -157,14 +157,18 @@ def test_results_chart_snapshot(snap_compare: Snap, size: tuple[int, int]) -> No
     assert snap_compare(One(panel), terminal_size=size, run_before=show)
 
 
-def test_results_chart_no_color_snapshot(snap_compare: Snap, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("which", ["history", "results"])
+def test_no_color_snapshot(snap_compare: Snap, monkeypatch: pytest.MonkeyPatch, which: str) -> None:
+    """NO_COLOR: Textual's monochrome filter over the plot (which once crashed on the canvas's blank lines)."""
     monkeypatch.setenv("NO_COLOR", "1")
-    panel = HistoryPanel()
+    panel: HistoryPanel | ResultsPanel = HistoryPanel() if which == "history" else ResultsPanel()
 
     async def show(pilot: object) -> None:
-        panel.show(history_records())
+        panel.show(history_records() if isinstance(panel, HistoryPanel) else seed_records())
 
-    assert snap_compare(One(panel), terminal_size=(80, 24), run_before=show)
+    app = One(panel)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=show)
+    assert app.no_color
 
 
 def test_tune_curve_chart_and_svg() -> None:
@@ -202,3 +206,15 @@ async def test_tune_curve_in_a_chart_view() -> None:
         view.show(tune_chart([Setting(22, 30.0, 1.0), Setting(24, 120.0, 2.0)], fit_max=24))
         await pilot.pause()
         assert view.render_values() == ["decode tok/s: 2 runs, last 120.0"]
+
+
+async def test_charts_draw_under_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    """textual-hires-canvas hands Textual's monochrome filter an unstyled blank line before its first
+    layout; unpatched, that raised AttributeError and took the app down (run_test re-raises it)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    panel = HistoryPanel()
+    app = One(panel)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel.show(history_records())
+        await pilot.pause()
+        assert app.no_color and panel.query_one(ChartView).render_values()
