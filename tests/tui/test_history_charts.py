@@ -16,9 +16,11 @@ from textual.widget import Widget
 
 from backends.runs.charts import history_chart, nice_ticks, results_chart, to_svg, tune_chart
 from backends.runs.record import RunRecord
-from backends.runs.results import export
+from backends.runs.results import ResultsStore, export
+from tui.app import GptossTop
 from tui.widgets.charts import ChartView
 from tui.widgets.history import HistoryPanel
+from tui.widgets.output import OutputPanel
 from tui.widgets.results import ResultsPanel
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -218,3 +220,47 @@ async def test_charts_draw_under_no_color(monkeypatch: pytest.MonkeyPatch) -> No
         panel.show(history_records())
         await pilot.pause()
         assert app.no_color and panel.query_one(ChartView).render_values()
+
+
+async def test_h_shows_the_history_of_the_store_and_it_follows_new_runs(
+    build: Callable[..., GptossTop], store: ResultsStore
+) -> None:
+    for r in history_records():
+        assert store.append(r) is None
+    app = build()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("H")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        main = app.main
+        history = main.query_one(HistoryPanel)
+        assert main.has_class("-view-history") and history.display
+        assert not main.query_one(ResultsPanel).display and not main.query_one(OutputPanel).display
+        assert history.border_subtitle == "56 runs, 2 patterns"
+        await pilot.press("enter")  # pattern A of the test file runs; the view comes back to the output
+        assert main.run_worker_ is not None
+        await main.run_worker_.wait()
+        await app.workers.wait_for_complete()
+        await pilot.press("H")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert history.border_subtitle == "57 runs, 2 patterns"
+
+
+async def test_roomy_history_takes_the_results_place(build: Callable[..., GptossTop], store: ResultsStore) -> None:
+    for r in history_records():
+        store.append(r)
+    app = build()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        main = app.main
+        assert main.query_one(ResultsPanel).display and not main.query_one(HistoryPanel).display
+        await pilot.press("H")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert main.query_one(HistoryPanel).display and not main.query_one(ResultsPanel).display
+        assert main.query_one(OutputPanel).display  # the rest of the roomy screen stays
+        await pilot.press("R")
+        await pilot.pause()
+        assert main.query_one(ResultsPanel).display and not main.query_one(HistoryPanel).display
