@@ -10,8 +10,9 @@ Where each figure comes from (see each server's docs):
 - LM Studio: no REST version endpoint; `lms version --json` → `{"version": ...}` (lmstudio-ai/lms
   src/subcommands/version.ts), recorded as "lms X". `GET /api/v1/models` → `quantization.name`,
   `size_bytes`; older servers `GET /api/v0/models` → `quantization`.
-- OpenAI-compatible servers (exo, vLLM, MLX): the `system_fingerprint` of the stream's chunks when
-  they send one; nothing else is standard.
+- OpenAI-compatible servers (exo, vLLM, MLX): no standard version endpoint, so their runs record none.
+  `fingerprint()` reads a chunk's `system_fingerprint` (llama.cpp sends its build there) for a stream
+  decoder that keeps its first chunk.
 """
 
 from __future__ import annotations
