@@ -57,4 +57,11 @@ async def test_hardware_view_titles_its_host_and_f_shows_the_fleet(
         assert f"gone  {gone}  stale" in shown and "connection refused" in shown
         await pilot.press("f")
         assert isinstance(app.screen, MainScreen)
+        await pilot.press("3")  # G, on the host that never answers: the hardware view says why
+        for _ in range(30):
+            await pilot.pause(0.1)
+            if "connection refused" in str(hw.query_one("#gpu").render()):
+                break
+        assert hw.query_one("#gpu").border_title == "GPU · gone"
+        assert f"{gone}: connection refused" in str(hw.query_one("#gpu").render())
     assert not hosts.for_host("mini").running  # stopped with the app

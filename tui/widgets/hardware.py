@@ -35,6 +35,8 @@ def gpu_text(snapshot: Snapshot | None) -> Text:
         t = Text("no GPU detected", style="bold")
         for note in snapshot.notes:
             t.append(f"\n{note}", style="dim")
+        for err in snapshot.errors:  # a remote host that does not answer says why here too
+            t.append(f"\n{err}", style="red")
         return t
     t = Text()
     for n, g in enumerate(gpus):
