@@ -187,3 +187,18 @@ async def test_an_lmstudio_run_with_the_local_cli_records_its_version(monkeypatc
             await backend.aclose()
     assert rec.ok, rec.error
     assert (rec.server_version, rec.model_quant) == ("lms 0.0.47", "MXFP4")
+
+
+def test_lmstudio_v0_list_and_ollama_latest_tag() -> None:
+    # LM Studio 0.3.x `GET /api/v0/models`, as its docs show it: quantization only, no size.
+    v0 = {"object": "list", "data": [{"id": "openai/gpt-oss-20b", "object": "model", "type": "llm",
+          "publisher": "openai", "arch": "gpt-oss", "compatibility_type": "gguf", "quantization": "MXFP4",
+          "state": "loaded", "max_context_length": 131072, "loaded_context_length": 4096}]}  # fmt: skip
+    assert provenance.lmstudio("openai/gpt-oss-20b", v0=v0) == Provenance(model_quant="MXFP4")
+    assert provenance.lmstudio("other/model", v0=v0) == Provenance()
+    # Ollama lists "name:latest" for a model pulled without a tag.
+    tags = {"models": [{"name": "gpt-oss:latest", "model": "gpt-oss:latest", "digest": "e" * 64, "size": 5,
+                        "details": {"quantization_level": "MXFP4"}}]}  # fmt: skip
+    assert provenance.ollama({"version": "0.12.3"}, "gpt-oss", tags).model_digest == "e" * 64
+    assert provenance.ollama({"version": "0.12.3"}, "gpt-oss:20b", tags).model_digest is None
+    assert provenance.ollama({}, "gpt-oss", {"models": "garbage"}) == Provenance()  # never raises on odd JSON
