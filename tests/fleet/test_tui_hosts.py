@@ -65,3 +65,24 @@ async def test_hardware_view_titles_its_host_and_f_shows_the_fleet(
         assert hw.query_one("#gpu").border_title == "GPU · gone"
         assert f"{gone}: connection refused" in str(hw.query_one("#gpu").render())
     assert not hosts.for_host("mini").running  # stopped with the app
+
+
+async def test_reloading_a_file_that_gained_a_host(agents: Callable[..., Agent], tmp_path: Path) -> None:
+    mini = agents()
+    f = tmp_path / "one.toml"
+    f.write_text(
+        '[[patterns]]\nname = "A"\nbackend = "llamacpp"\nurl = "http://127.0.0.1:9"\nmodel = "m"\nprompt = "p"\n'
+    )
+    app = make_app(config=str(f), sampler=StaticSampler(fake_snapshots(3)), interval=0.2, health_interval=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert not isinstance(app.services.sampler, HostSamplers)
+        f.write_text(f'[hosts.mini]\ntelemetry = "{mini.source}"\n\n' + f.read_text() + 'host = "mini"\n')
+        await pilot.press("ctrl+r")
+        for _ in range(50):
+            await pilot.pause(0.1)
+            hosts = app.services.sampler
+            if isinstance(hosts, HostSamplers) and hosts.for_host("mini").history:
+                break
+        hosts = app.services.sampler
+        assert isinstance(hosts, HostSamplers) and hosts.for_host("mini").history
+        assert app.services.pool.hosts == {"mini": mini.source}

@@ -55,3 +55,14 @@ class FleetScreen(Screen[None]):
             remote = pattern.host is not None and any(v.name == pattern.host for v in views[1:])
             running[pattern.host if remote and pattern.host else views[0].name] = pattern.name
         self.query_one(FleetPanel).show(views, running)
+
+
+async def apply_hosts(services: Services) -> None:
+    """A reloaded file's hosts: start the new ones, stop the dropped ones, and tell the backend pool."""
+    s = services
+    s.pool.hosts = dict(s.hosts)
+    if isinstance(s.sampler, HostSamplers):
+        await s.sampler.update(s.hosts)
+    elif s.hosts:
+        s.sampler = HostSamplers(s.sampler, s.hosts, s.interval)
+        await s.sampler.start()  # the local sampler is running already: only the hosts start

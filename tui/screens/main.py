@@ -21,7 +21,7 @@ from textual.worker import Worker
 
 from backends.base import Health, LoadedModel
 from backends.probes.model import Snapshot
-from backends.probes.remote.registry import HostSamplers, host_title, sampler_for
+from backends.probes.remote.registry import host_title, sampler_for
 from backends.runs import health
 from backends.runs.health import HealthReport
 from backends.runs.patterns import Pattern
@@ -29,6 +29,7 @@ from backends.runs.pool import BackendKey
 from backends.runs.results import export
 from tui.live import LiveRun
 from tui.messages import HealthChecked
+from tui.screens.fleet import apply_hosts
 from tui.screens.runs import RunControl
 from tui.services import Services
 from tui.widgets.hardware import HardwarePanel
@@ -232,9 +233,7 @@ class MainScreen(RunControl):
             self.notify("no pattern file to reload", severity="warning")
             return
         self.services.load()
-        if isinstance(self.services.sampler, HostSamplers):
-            self.run_worker(self.services.sampler.update(self.services.hosts), group="hosts")
-            self.services.pool.hosts = dict(self.services.hosts)
+        self.run_worker(apply_hosts(self.services), group="hosts")
         self.query_one(OutputPanel).show_error(None)
         self._show_patterns()
         if not self.services.pattern_error:
