@@ -3,6 +3,7 @@ an sshd, each on a free loopback port, started and stopped here (by PID)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -156,7 +157,8 @@ def start_sshd(root: Path, path_dirs: list[str], env: dict[str, str] | None = No
         subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(root / name)], check=True)
     (root / "authorized_keys").write_text((root / "client_key.pub").read_text())
     os.chmod(root / "authorized_keys", 0o600)
-    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
+    with contextlib.suppress(OSError):  # sshd's privilege separation directory (as root; a user's sshd skips it)
+        Path("/run/sshd").mkdir(exist_ok=True)
     port = free_port()
     path = ":".join([*path_dirs, "/usr/local/bin", "/usr/bin", "/bin"])
     more = "".join(f" {k}={v}" for k, v in (env or {}).items())
