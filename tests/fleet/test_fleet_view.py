@@ -28,9 +28,11 @@ def test_each_host_with_memory_gpu_pattern_and_freshness() -> None:
     assert main.startswith("main  local  fresh")
     assert "28.0/128.0 GiB" in main and "pressure normal" in main
     assert "13.0/16.0 GiB  util 97%  RX 9070" in main and "running —" in main
-    assert mini.startswith("mini  ssh://mac-mini.local  stale, 12 s old: ssh://mac-mini.local: no answer within 5 s")
+    assert mini.startswith("mini  ssh://mac-mini.local  stale, 12 s old: no answer within 5 s")
     assert "pressure warn" in mini and "util 88%" in mini and "running C" in mini
     assert "waiting for the first reading" in exo
+    dead = HostView("dead", "agent+http://x:9464", None, None, "agent+http://x:9464: connection refused", True)
+    assert fleet_text([dead]).plain.startswith("dead  agent+http://x:9464  no reading: connection refused")
 
 
 async def test_the_panel_fits_80x24() -> None:

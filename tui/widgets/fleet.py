@@ -25,14 +25,18 @@ def _frac(used: int | None, total: int | None) -> float | None:
 
 
 def _age(view: HostView) -> Text:
-    if view.snapshot is None and view.error is None:
-        return Text("waiting for the first reading", style="dim")
+    # The source is on the same line already: the error without it.
+    error = view.error.removeprefix(f"{view.source}: ") if view.error else None
+    if view.snapshot is None:
+        if error is None:
+            return Text("waiting for the first reading", style="dim")
+        return Text(f"no reading: {error}", style="red")
     if not view.stale:
         return Text("fresh", style="green")
     age = DASH if view.age_s is None else f"{view.age_s:.0f} s old"
     t = Text(f"stale, {age}", style="yellow")
-    if view.error:
-        t.append(f": {view.error}", style="red")
+    if error:
+        t.append(f": {error}", style="red")
     return t
 
 
