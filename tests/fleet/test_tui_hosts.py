@@ -64,6 +64,7 @@ async def test_hardware_view_titles_its_host_and_f_shows_the_fleet(
                 break
         assert hw.query_one("#gpu").border_title == "GPU · gone"
         assert f"{gone}: connection refused" in str(hw.query_one("#gpu").render())
+        assert "no reading from this host" in str(hw.query_one("#gpu").render())
     assert not hosts.for_host("mini").running  # stopped with the app
 
 

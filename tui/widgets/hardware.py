@@ -32,7 +32,9 @@ def gpu_text(snapshot: Snapshot | None) -> Text:
         return Text("sampling…", style="dim")
     gpus = snapshot.gpus
     if not gpus:
-        t = Text("no GPU detected", style="bold")
+        # A remote host that never answered has no figures at all: not the same as "no GPU".
+        unread = snapshot.host is None and snapshot.apple is None and bool(snapshot.errors)
+        t = Text("no reading from this host" if unread else "no GPU detected", style="bold")
         for note in snapshot.notes:
             t.append(f"\n{note}", style="dim")
         for err in snapshot.errors:  # a remote host that does not answer says why here too
