@@ -122,3 +122,10 @@ def test_a_pattern_on_another_host_is_not_judged_by_this_machine(tmp_path: Path)
     assert obj["verdict"] == "unknown" and any("runs on host 'mini'" in n for n in obj["notes"])
     [obj] = json.loads(fit(str(f), "--own", "--json", "--vram", "16", "--ram", "16").stdout)
     assert obj["verdict"] == "fits"
+
+
+def test_settings_show_the_expert_offload() -> None:
+    from backends.runs.patterns import parse_patterns
+
+    spec = {"name": "A", "backend": "llamacpp", "model_path": "builtin:tiny", "context_length": 4096, "n_cpu_moe": 8}
+    assert parse_patterns({"patterns": [spec]}, "t").patterns[0].settings() == "ctx 4096, cpu-moe 8"
