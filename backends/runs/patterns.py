@@ -62,13 +62,15 @@ DEFAULT_PROMPT = "Explain in three sentences why the sky is blue."
 DEFAULT_MAX_TOKENS = 2048
 
 
-def settings_text(context_length: int | None, gpu_layers: GpuLayers | None) -> str:
+def settings_text(context_length: int | None, gpu_layers: GpuLayers | None, n_cpu_moe: int | str | None = None) -> str:
     """The seed table's "settings" column: context and offload in words."""
     parts = []
     if context_length:
         parts.append(f"ctx {context_length}")
     if gpu_layers is not None:
         parts.append(f"gpu {gpu_layers}")
+    if n_cpu_moe:
+        parts.append(f"cpu-moe {n_cpu_moe}")
     return ", ".join(parts) or "server defaults"
 
 
@@ -99,7 +101,7 @@ class Pattern:
     source: str = ""  # "file:line" where the pattern was defined
 
     def settings(self) -> str:
-        return settings_text(self.context_length, self.gpu_layers)
+        return settings_text(self.context_length, self.gpu_layers, self.n_cpu_moe)
 
     def api_key(self) -> str | None:
         if self.api_key_env:

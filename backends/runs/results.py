@@ -110,7 +110,7 @@ _PRESSURE = {"normal": 0, "warn": 1, "critical": 2}
 
 
 def settings_of(r: RunRecord) -> str:
-    return settings_text(r.context_length, r.gpu_layers)  # type: ignore[arg-type]
+    return settings_text(r.context_length, r.gpu_layers, r.n_cpu_moe)  # type: ignore[arg-type]
 
 
 def summarize(records: Iterable[RunRecord]) -> list[Summary]:
