@@ -61,7 +61,7 @@ def main() -> int:
         return 2
     from tui.cli import main as cli_main
 
-    return cli_main()
+    return cli_main(own_process=True)
 
 
 if __name__ == "__main__":

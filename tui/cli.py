@@ -50,12 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """`own_process`: this process is gptoss-top's alone (the console script, `python -m tui`), so
+    it may lower its own CPU priority during runs (--nice); a caller such as a test suite keeps its."""
     from backends.runs.patterns import PatternError, load_patterns
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in (None, "bench", "demo", "tune"):
+    if own_process and args.command in (None, "bench", "demo", "tune"):
         from backends.servers import priority
 
         priority.configure(priority.nice_from_env() if args.nice is None else args.nice)

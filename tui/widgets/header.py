@@ -17,6 +17,7 @@ class HeaderBar(Static):
         padding: 0 1;
     }
     """
+    _shown: tuple[object, ...] | None = None  # what the two lines show now
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -48,6 +49,11 @@ class HeaderBar(Static):
 
     def _redraw(self) -> None:
         p = self.pattern
+        # The same figures, no repaint: status lines arrive with every step of a run.
+        key = (p, self.url, self.health, self.health_note, self.status)
+        if key == self._shown:
+            return
+        self._shown = key
         line1 = Text.assemble(("gptoss-top", "bold"), "  ")
         if p is None:
             line1.append("no pattern", style="dim")
@@ -66,7 +72,7 @@ class HeaderBar(Static):
         line2.append(self.status, style="italic")
         line1.no_wrap = line2.no_wrap = True
         line1.overflow = line2.overflow = "ellipsis"
-        self.update(Text("\n").join([line1, line2]))
+        self.update(Text("\n").join([line1, line2]), layout=False)  # two rows, always (CSS height: 2)
 
     def _health_text(self) -> Text:
         if self.health_note:

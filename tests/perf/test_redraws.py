@@ -1,0 +1,83 @@
+"""While tokens stream the screen is redrawn at the flush rate, never per token, and the throughput
+panel and header repaint in place: a layout pass costs a CPU-bound model its cycles (issue 14).
+
+Real llama-server with the tiny generated model (thousands of tok/s on a quiet machine): many tokens
+arrive between two flushes, so per-token work would show as updates beyond what the time allows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widget import Widget
+from textual.widgets import Digits, Static
+
+from backends.runs.patterns import Pattern
+from backends.runs.results import ResultsStore
+from tests.conftest import RunningServer
+from tui.app import make_app
+from tui.widgets.header import HeaderBar
+from tui.widgets.throughput import ThroughputPanel
+
+TOKENS = 600
+
+
+@pytest.fixture
+def updates(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, bool]]:
+    """(panel, with a layout pass?) for every update of the throughput panel's and the header's
+    text (Static.update's `layout`); ("Digits", False) for each new value of the big digits (those
+    ask for a layout pass themselves only when the number's width changes, 9.9 → 10.0)."""
+    seen: Counter[tuple[str, bool]] = Counter()
+    static_update, digits_update = Static.update, Digits.update
+
+    def owner(widget: Widget) -> str | None:
+        for cls in (ThroughputPanel, HeaderBar):
+            if isinstance(widget, cls) or any(isinstance(a, cls) for a in widget.ancestors):
+                return cls.__name__
+        return None
+
+    def spy_static(self: Static, *args: Any, layout: bool = True, **kwargs: Any) -> None:
+        if (name := owner(self)) is not None:
+            seen[(name, layout)] += 1
+        static_update(self, *args, layout=layout, **kwargs)
+
+    def spy_digits(self: Digits, value: str) -> None:
+        if owner(self) is not None:
+            seen[("Digits", False)] += 1
+        digits_update(self, value)
+
+    monkeypatch.setattr(Static, "update", spy_static)
+    monkeypatch.setattr(Digits, "update", spy_digits)
+    return seen
+
+
+async def test_a_fast_stream_is_drawn_per_flush_not_per_token(
+    llama_server: RunningServer, tmp_path: Path, updates: Counter[tuple[str, bool]]
+) -> None:
+    pattern = Pattern(name="fast", backend="llamacpp", url=llama_server.url, model="tiny", prompt="Count.",
+                      max_tokens=TOKENS, seed=1)  # fmt: skip
+    app = make_app(patterns=[pattern], store=ResultsStore(tmp_path / "r.jsonl"), health_interval=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.5)
+        updates.clear()
+        t0 = time.perf_counter()
+        await pilot.press("enter")
+        worker = app.main.run_worker_
+        assert worker is not None
+        await worker.wait()
+        elapsed = time.perf_counter() - t0
+        await pilot.pause(0.2)
+    rec = app.services.records[-1]
+    assert rec.ok, rec.error
+    assert rec.completion_tokens == TOKENS
+    flushes = elapsed / 0.1 + 5  # the 10 Hz flush, the run's start and its end
+    drawn = updates[("ThroughputPanel", False)] + updates[("ThroughputPanel", True)] + updates[("Digits", False)]
+    # Label, digits and figures at most once each per flush; never once per token.
+    assert drawn <= 3 * flushes, (drawn, elapsed, updates)
+    # In place: a layout pass only when the panel changes shape (the run's start, a row more at its end).
+    assert updates[("ThroughputPanel", True)] <= 4, updates
+    assert updates[("HeaderBar", True)] == 0, updates
