@@ -114,11 +114,17 @@ async def test_a_reloaded_file_keeps_running_hosts_and_stops_dropped_ones(agents
     a = agents()
     hosts = HostSamplers(None, {"a": a.source, "gone": "agent+http://127.0.0.1:9"}, interval_s=0.3)
     await hosts.start()
-    kept = hosts.for_host("a")
-    dropped = hosts.for_host("gone")
+    kept = _r(hosts, "a")
+    dropped = _r(hosts, "gone")
     await hosts.update({"a": a.source})
     try:
-        assert hosts.for_host("a") is kept and kept.running
-        assert not dropped.running and hosts.for_host("gone") is None
+        assert hosts.remote("a") is kept and kept.running
+        assert not dropped.running and hosts.remote("gone") is None
     finally:
         await hosts.stop()
+
+
+def _r(hosts: HostSamplers, name: str) -> RemoteSampler:
+    r = hosts.remote(name)
+    assert r is not None, name
+    return r

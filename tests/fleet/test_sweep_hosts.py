@@ -50,7 +50,7 @@ async def test_one_sweep_over_two_agents(
     await hosts.start()
     try:
         t = time.monotonic()
-        while not (hosts.for_host("left").history and hosts.for_host("right").history):
+        while not (_r(hosts, "left").history and _r(hosts, "right").history):
             assert time.monotonic() - t < 15, "agents gave no reading"
             await asyncio.sleep(0.1)
         pool = BackendPool()
@@ -119,3 +119,9 @@ def test_the_table_says_whose_memory_each_row_is() -> None:
     assert lines[3].startswith("| C |") and lines[3].endswith("| mini | 15.0 GiB |")
     plain = to_markdown([rec("A", 24, None, 122.34, 40 * gib)])
     assert plain.splitlines()[0] == "| pattern | settings | tok/s | TTFT (s) | runs | peak VRAM | pressure |"
+
+
+def _r(hosts: HostSamplers, name: str) -> RemoteSampler:
+    r = hosts.remote(name)
+    assert r is not None, name
+    return r

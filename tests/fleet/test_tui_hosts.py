@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from backends.probes.remote import HostSamplers
+from backends.probes.remote import HostSamplers, RemoteSampler
 from backends.servers.llamaserver import free_port
 from tests.fleet.conftest import Agent
 from tests.probes.fake import fake_snapshots
@@ -45,7 +45,7 @@ async def test_hardware_view_titles_its_host_and_f_shows_the_fleet(
         await pilot.press("2")  # C, on the mini
         for _ in range(50):
             await pilot.pause(0.1)
-            if hosts.for_host("mini").history and hw.query_one("#memory").border_title == "Memory · mini":
+            if _r(hosts, "mini").history and hw.query_one("#memory").border_title == "Memory · mini":
                 break
         assert hw.query_one("#memory").border_title == "Memory · mini"
         await pilot.press("f")
@@ -65,7 +65,7 @@ async def test_hardware_view_titles_its_host_and_f_shows_the_fleet(
         assert hw.query_one("#gpu").border_title == "GPU · gone"
         assert f"{gone}: connection refused" in str(hw.query_one("#gpu").render())
         assert "no reading from this host" in str(hw.query_one("#gpu").render())
-    assert not hosts.for_host("mini").running  # stopped with the app
+    assert not _r(hosts, "mini").running  # stopped with the app
 
 
 async def test_reloading_a_file_that_gained_a_host(agents: Callable[..., Agent], tmp_path: Path) -> None:
@@ -82,8 +82,14 @@ async def test_reloading_a_file_that_gained_a_host(agents: Callable[..., Agent],
         for _ in range(50):
             await pilot.pause(0.1)
             hosts = app.services.sampler
-            if isinstance(hosts, HostSamplers) and hosts.for_host("mini").history:
+            if isinstance(hosts, HostSamplers) and _r(hosts, "mini").history:
                 break
         hosts = app.services.sampler
-        assert isinstance(hosts, HostSamplers) and hosts.for_host("mini").history
+        assert isinstance(hosts, HostSamplers) and _r(hosts, "mini").history
         assert app.services.pool.hosts == {"mini": mini.source}
+
+
+def _r(hosts: HostSamplers, name: str) -> RemoteSampler:
+    r = hosts.remote(name)
+    assert r is not None, name
+    return r

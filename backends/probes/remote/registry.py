@@ -11,11 +11,11 @@ import contextlib
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from backends.probes.model import Peaks, Snapshot
 from backends.probes.remote.sampler import Freshness, RemoteSampler
 from backends.probes.remote.source import SourceError, TelemetrySource, parse_source
+from backends.probes.sampler import HardwareSampler
 
 LOCAL = "local"
 
@@ -35,7 +35,7 @@ class HostView:
 class HostSamplers:
     def __init__(
         self,
-        local: Any | None,
+        local: HardwareSampler | None,
         hosts: Mapping[str, str] | None = None,
         interval_s: float = 1.0,
         factory: Callable[[TelemetrySource, float], RemoteSampler] | None = None,
@@ -73,11 +73,15 @@ class HostSamplers:
         # Each ssh read is a new connection and a process start on the far side.
         return max(self.interval_s, 2.0) if src.kind == "ssh" else self.interval_s
 
-    def for_host(self, name: str | None) -> Any:
+    def for_host(self, name: str | None) -> HardwareSampler | None:
         """The sampler whose figures belong to a pattern's host (None or a local host: this machine)."""
         if name is not None and name in self._remote:
             return self._remote[name]
         return self.local
+
+    def remote(self, name: str) -> RemoteSampler | None:
+        """The sampler of a host that is not this machine; None for a local or unknown one."""
+        return self._remote.get(name)
 
     def source_of(self, name: str | None) -> str:
         src = self._sources.get(name) if name is not None else None
@@ -88,7 +92,8 @@ class HostSamplers:
 
     def views(self) -> list[HostView]:
         """This machine first, then each host of the file in its order (local hosts share its row)."""
-        rows = [HostView(self.local_name(), LOCAL, getattr(self.local, "latest", None), 0.0, None, False)]
+        snap = self.local.latest if self.local is not None else None
+        rows = [HostView(self.local_name(), LOCAL, snap, 0.0, None, False)]
         for name, src in self._sources.items():
             if src.is_local:
                 continue
@@ -133,24 +138,16 @@ class HostSamplers:
 
     @property
     def latest(self) -> Snapshot | None:
-        return getattr(self.local, "latest", None)
+        return self.local.latest if self.local is not None else None
 
     @property
     def history(self) -> tuple[Snapshot, ...]:
-        return tuple(getattr(self.local, "history", ()))
-
-    @property
-    def probes(self) -> tuple[Any, ...]:
-        return tuple(getattr(self.local, "probes", ()))
-
-    @property
-    def running(self) -> bool:
-        return bool(getattr(self.local, "running", False))
+        return self.local.history if self.local is not None else ()
 
     def peaks(self, since: float, until: float | None = None) -> Peaks:
         if self.local is None:
             return Peaks(None, None, None, None)
-        return self.local.peaks(since, until)  # type: ignore[no-any-return]
+        return self.local.peaks(since, until)
 
     def set_backend(self, pid: int | None, port: int | None = None) -> None:
         if self.local is not None:
@@ -160,33 +157,30 @@ class HostSamplers:
         return self.local.sample_now() if self.local is not None else Snapshot(t=0.0)
 
 
-def sampler_for(sampler: Any, host: str | None) -> Any:
+def sampler_for(sampler: HardwareSampler | None, host: str | None) -> HardwareSampler | None:
     """The sampler a run of a pattern on `host` records peaks from (a plain Sampler: itself)."""
-    pick = getattr(sampler, "for_host", None)
-    return pick(host) if callable(pick) else sampler
+    return sampler.for_host(host) if isinstance(sampler, HostSamplers) else sampler
 
 
-def telemetry_source(sampler: Any, host: str | None) -> str | None:
+def telemetry_source(sampler: HardwareSampler | None, host: str | None) -> str | None:
     """What the run record's `telemetry_source` says: the host's source text, "local", or None when
     no hardware was sampled at all."""
     if sampler is None:
         return None
-    src = getattr(sampler, "source_of", None)
-    return str(src(host)) if callable(src) else LOCAL
+    return sampler.source_of(host) if isinstance(sampler, HostSamplers) else LOCAL
 
 
-def missing_telemetry(host_sampler: Any, since: float, until: float | None) -> str | None:
+def missing_telemetry(host_sampler: HardwareSampler | None, since: float, until: float | None) -> str | None:
     """A warning for the run record when a remote host's figures did not arrive during the run."""
-    missing = getattr(host_sampler, "missing", None)
-    return missing(since, until) if callable(missing) else None
+    return host_sampler.missing(since, until) if isinstance(host_sampler, RemoteSampler) else None
 
 
-def with_hosts(local: Any, hosts: Mapping[str, str], interval_s: float) -> Any:
+def with_hosts(local: HardwareSampler | None, hosts: Mapping[str, str], interval_s: float) -> HardwareSampler | None:
     """The sampler to hand a sweep: the local one alone, or every host's when the file names any."""
     return HostSamplers(local, hosts, interval_s) if hosts else local
 
 
-def host_title(sampler: Any, host: str | None) -> str | None:
+def host_title(sampler: HardwareSampler | None, host: str | None) -> str | None:
     """The host name for the hardware panel's titles: None unless the pattern file has hosts."""
     if not isinstance(sampler, HostSamplers):
         return None
