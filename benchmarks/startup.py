@@ -2,7 +2,7 @@
 
 `gptoss-top --config FILE` is spawned on a pseudo-terminal (100x30) that a thread keeps reading; the
 first frame is the moment the pattern list's first name is written to the terminal. Median of
-`--runs`. Goal: ≤ 700 ms. A minimal Textual app (one Sparkline) is timed the same way, interleaved,
+`--runs`. Goal: ≤ 1.2× the minimal app's (issue 14; it was ≤ 700 ms). A minimal Textual app (one Sparkline) is timed the same way, interleaved,
 as the floor that Python + Textual set on this machine under its current load. `gptoss-top --help` and `gptoss-top bench --help` are timed to exit.
 
     .venv/bin/python -m benchmarks.startup [--runs 5] [--config FILE --expect TEXT]
@@ -68,8 +68,9 @@ def main() -> int:
     print(line("gptoss-top --help", helps))
     print(line("gptoss-top bench --help", bench_helps))
     m = statistics.median(frames) * 1000
-    print(f"goal ≤ 700 ms to first frame: {'OK' if m <= 700 else 'MISSED'} ({m:.0f} ms; "
-          f"{m / (statistics.median(minimal) * 1000):.2f}× the minimal app's)")  # fmt: skip
+    ratio = m / (statistics.median(minimal) * 1000)
+    print(f"goal ≤ 1.2× the minimal app's first frame (same run): {'OK' if ratio <= 1.2 else 'MISSED'} "
+          f"({m:.0f} ms, {ratio:.2f}×)")  # fmt: skip
     return 0
 
 
