@@ -11,11 +11,19 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.widgets.fmt import DASH, gib, gib_pair
+from tui.widgets.fmt import DASH
 
-WIDTH = 16
+WIDTH = 14
+GIB, MIB = 1 << 30, 1 << 20
 VERDICT_STYLE = {"fits": "green", "spills": "yellow", "swap": "bold red", "unknown": "dim"}
 SEGMENTS = (("█", "blue"), ("▓", "magenta"), ("▒", "yellow"))  # weights, KV, compute
+
+
+def size(n: int | None) -> str:
+    """GiB with one decimal, or whole MiB below 1 GiB (the demo models are a few MiB)."""
+    if n is None:
+        return DASH
+    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.0f} MiB"
 
 
 def stacked(parts: tuple[int, int, int], budget: int | None, width: int = WIDTH) -> Text:
@@ -41,7 +49,7 @@ def _side(label: str, parts: tuple[int | None, ...], need: int | None, budget: i
         t.append("·" * WIDTH, style="dim")
     else:
         t.append_text(stacked((known[0], known[1], known[2]), budget))
-    t.append(f" {gib_pair(need, budget)}")
+    t.append(f" {size(need)}/{size(budget)}")
     return t
 
 
@@ -70,8 +78,8 @@ def fit_text(est: Any | None, loaded: tuple[int | None, int | None] | None = Non
             t.append(f", n_cpu_moe ≥ {est.min_n_cpu_moe}")
     if loaded is not None:
         t.append("\nloaded: ", style="dim")
-        t.append(f"GPU {gib(loaded[0])}  host {gib(loaded[1])}")
-        t.append(f"  (predicted {gib(est.gpu_bytes)} / {gib(est.host_bytes)})", style="dim")
+        t.append(f"GPU {size(loaded[0])}, host {size(loaded[1])}")
+        t.append(f"\npredicted: GPU {size(est.gpu_bytes)}, host {size(est.host_bytes)}", style="dim")
     return t
 
 
