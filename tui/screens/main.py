@@ -184,8 +184,14 @@ class MainScreen(RunControl):
     def _show_fit(self, loaded: tuple[int | None, int | None] | None = None) -> None:
         """The selected pattern's fit in the hardware view; after its run, what the server loaded beside it."""
         hardware = self._panel(HardwarePanel)
-        if hardware is not None and self.current is not None:
-            hardware.show_fit(self.query_one(PatternList).mark_of(self.current.name), loaded)
+        if hardware is None or self.current is None:
+            return
+        name = self.current.name
+        if loaded is None:  # the last run of this pattern in the session, if the server said
+            last = next((r for r in reversed(self.services.records) if r.pattern == name), None)
+            pair = (last.loaded_gpu_bytes, last.loaded_host_bytes) if last is not None else (None, None)
+            loaded = pair if pair != (None, None) else None
+        hardware.show_fit(self.query_one(PatternList).mark_of(name), loaded)
 
     # -- pattern selection --------------------------------------------------------------------------
 
