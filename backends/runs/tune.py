@@ -20,6 +20,8 @@ blocks), the last index the most. The plan:
    (the first run after each load, not counted in the means) and failed loads included.
 
 A load that fails is recorded and skipped; settings that put even more on the GPU are not tried.
+A run far slower than its setting's others (another process took the machine: interference only
+ever slows a run) is set apart from the statistics and reported (`Setting.slow`).
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.runs.tune_stats import confidence_better, half_width, pooled_cv
+from backends.runs.tune_stats import confidence_better, half_width, pooled_cv, robust_cv
 
 STOP_REASONS = ("confident", "no_difference", "budget")
 MIN_DF = 2  # degrees of freedom of the pooled noise before any interval is trusted
+SLOW_SDS = 5.0  # a run this many robust noise sds below its setting's median was slowed by something else
+SLOW_MIN = 0.15  # ... and at least this much below it
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class Setting:
     records: list[Any] = field(default_factory=list)
     error: str | None = None
 
+    slow: list[float] = field(default_factory=list)  # runs set apart as slowed by something else (see `keep`)
+
     @property
     def n(self) -> int:
         return len(self.rates)
@@ -80,6 +86,18 @@ class Setting:
     @property
     def sd(self) -> float | None:
         return statistics.stdev(self.rates) if len(self.rates) > 1 else None
+
+    def keep(self, cv: float | None) -> None:
+        """Set apart the runs far slower than this setting's others — more than SLOW_SDS robust noise
+        sds below its median (of two runs, the faster): another process took the machine. Interference
+        only ever slows a run, so a run far above the others is never set apart."""
+        every = self.rates + self.slow
+        if cv is None or len(every) < 2:
+            return
+        ref = statistics.median(every) if len(every) >= 3 else max(every)
+        floor = ref * (1 - max(SLOW_SDS * cv, SLOW_MIN))
+        self.rates = [x for x in every if x >= floor]
+        self.slow = [x for x in every if x < floor]
 
 
 @dataclass(frozen=True)
@@ -163,6 +181,9 @@ class Search:
             st.warmups += 1
             return
         st.rates.append(s.rate)
+        robust, rdf = robust_cv([x.rates + x.slow for x in self.settings.values()])
+        for x in self.settings.values():
+            x.keep(robust if rdf >= 6 else None)
         if self.queue and self._clearly_behind(st):
             self.queue = []  # no contender: its repeats are better spent where settings are close
 

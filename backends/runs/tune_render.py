@@ -16,7 +16,7 @@ from backends.runs.tune import Setting
 from backends.runs.tune_driver import TuneReport, values_text
 
 _PRESSURE = {"normal": 0, "warn": 1, "critical": 2}
-COLUMNS = ("value", "runs", "failed", "decode_tps_mean", "decode_tps_sd", "prompt_tps_mean", "ttft_s_mean",
+COLUMNS = ("value", "runs", "failed", "slow", "decode_tps_mean", "decode_tps_sd", "prompt_tps_mean", "ttft_s_mean",
            "predicted_gpu_bytes", "fit_verdict", "peak_vram_bytes", "memory_pressure_peak", "swap_delta_bytes",
            "error")  # fmt: skip
 
@@ -35,6 +35,7 @@ def setting_row(report: TuneReport, s: Setting) -> dict[str, Any]:
         "value": s.value,
         "runs": s.n,
         "failed": s.failures,
+        "slow": len(s.slow),
         "warmups": s.warmups,
         "decode_tps_mean": s.mean,
         "decode_tps_sd": s.sd,
@@ -106,7 +107,7 @@ def _cells(report: TuneReport) -> list[tuple[str, ...]]:
         d = setting_row(report, s)
         tps = "failed" if s.n == 0 else _f(d["decode_tps_mean"]) + (f" ± {_f(d['decode_tps_sd'])}" if s.sd else "")
         mark = " *" if s.value == report.outcome.best else ""
-        runs = f"{s.n}/{s.n + s.failures}" if s.failures else str(s.n)
+        runs = f"{s.n}/{s.n + s.failures + len(s.slow)}" if s.failures or s.slow else str(s.n)
         rows.append((f"{s.value}{mark}", tps, _f(d["prompt_tps_mean"], 1), _f(d["ttft_s_mean"]), runs,
                      _gib(d["predicted_gpu_bytes"]), _gib(d["peak_vram_bytes"]), d["memory_pressure_peak"] or "—",
                      _gib(d["swap_delta_bytes"])))  # fmt: skip

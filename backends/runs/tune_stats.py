@@ -65,6 +65,24 @@ def pooled_cv(groups: Sequence[Sequence[float]]) -> tuple[float | None, int]:
     return math.sqrt(num / df), df
 
 
+def robust_cv(groups: Sequence[Sequence[float]]) -> tuple[float | None, int]:
+    """Like pooled_cv, from the median absolute deviation: a run slowed by another process barely moves it."""
+    devs: list[float] = []
+    df = 0
+    for g in groups:
+        if len(g) < 2:
+            continue
+        med = statistics.median(g)
+        if med <= 0:
+            continue
+        d = sorted(abs(x / med - 1) for x in g)
+        devs += d[1:] if len(g) % 2 else d  # the median's own zero says nothing
+        df += len(g) - 1
+    if df == 0 or not devs:
+        return None, 0
+    return max(1.4826 * statistics.median(devs), 1e-9), df
+
+
 def half_width(mean: float, n: int, cv: float, df: int, level: float = 0.95) -> float:
     """Half the `level` confidence interval of a mean of n runs, noise cv × mean per run."""
     if n <= 0 or df <= 0:

@@ -10,7 +10,7 @@ import pytest
 
 from backends.runs.tune import Run, Sample, Search, StartHint, default_budget, search
 from backends.runs.tune_driver import parse_values
-from backends.runs.tune_stats import pooled_cv, t_cdf, t_ppf
+from backends.runs.tune_stats import pooled_cv, robust_cv, t_cdf, t_ppf
 from tests.fakes.speed import SpeedModel
 
 Measure = Callable[[int, bool], Sample]
@@ -137,3 +137,30 @@ def test_noise_is_pooled_relative_to_each_mean() -> None:
     cv, df = pooled_cv([[9.0, 11.0], [90.0, 110.0], [5.0]])
     assert df == 2
     assert cv == pytest.approx((2**0.5) / 10)
+
+
+def test_a_run_slowed_by_another_process_is_set_apart_not_averaged_in() -> None:
+    speed = SpeedModel(fit=20, peak=14, decline=0.05, noise=0.02, seed=4)
+    hit = {"n": 0}
+
+    def measure(value: int, warmup: bool) -> Sample:
+        rate = speed.draw(value)
+        if value == 14 and not warmup:
+            hit["n"] += 1
+            if hit["n"] == 2:
+                return Sample(rate * 0.3)  # a busy machine, once, at the best setting
+        return Sample(rate)
+
+    out = search(measure, range(25), hint=StartHint(20))
+    best = next(s for s in out.settings if s.value == 14)
+    assert out.best == 14
+    assert len(best.slow) == 1 and best.slow[0] < 0.5 * (best.mean or 0)
+
+
+def test_robust_noise_ignores_one_wild_run() -> None:
+    groups = [[100.0, 102.0, 98.0], [50.0, 51.0, 10.0], [200.0, 204.0]]
+    robust, df = robust_cv(groups)
+    classic, _ = pooled_cv(groups)
+    assert df == 5
+    assert robust is not None and classic is not None
+    assert robust < 0.05 < classic
