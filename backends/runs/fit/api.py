@@ -39,8 +39,8 @@ class FitEstimate:
     host_bytes: int | None = None
     budget_gpu_bytes: int | None = None
     budget_host_bytes: int | None = None
-    max_gpu_layers: int | None = None
-    min_n_cpu_moe: int | None = None
+    max_gpu_layers: int | None = None  # the most pattern layers (n_layer = all) that fit, with its n_cpu_moe
+    min_n_cpu_moe: int | None = None  # the fewest expert blocks on the host that fit with every layer on the GPU
     notes: tuple[str, ...] = ()
     block_count: int | None = None
     margin_bytes: int | None = None
@@ -136,7 +136,8 @@ def estimate_desc(pattern: Any, desc: ModelDesc, budget: Budget) -> FitEstimate:
     if desc.source == "card":
         notes.append(f"model from the built-in {desc.name} card ({desc.quant or 'MXFP4'})")
     max_layers = max_gpu_layers(desc, ctx, place.n_cpu_moe, budget) if has_gpu else None
-    min_moe = min_n_cpu_moe(desc, ctx, place.ngl, budget) if has_gpu else None
+    # The usual recipe: every layer on the GPU (-ngl 99), experts of the first N blocks on the host.
+    min_moe = min_n_cpu_moe(desc, ctx, L + 1, budget) if has_gpu else None
     return FitEstimate(
         pattern=pattern.name, model=pattern.model or desc.name, source=desc.source, verdict=v,
         context_length=ctx, gpu_layers=pattern.gpu_layers, n_cpu_moe=pattern.n_cpu_moe,
