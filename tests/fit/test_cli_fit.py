@@ -129,3 +129,16 @@ def test_settings_show_the_expert_offload() -> None:
 
     spec = {"name": "A", "backend": "llamacpp", "model_path": "builtin:tiny", "context_length": 4096, "n_cpu_moe": 8}
     assert parse_patterns({"patterns": [spec]}, "t").patterns[0].settings() == "ctx 4096, cpu-moe 8"
+
+
+def test_lm_studio_model_on_this_disk_without_lms_asks_llama_fit_params(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / ".lmstudio" / "models" / "acme" / "tiny-chat-GGUF"
+    folder.mkdir(parents=True)
+    (folder / "tiny-chat-F32.gguf").write_bytes(models["medium"].read_bytes())
+    env = {"HOME": str(tmp_path), "PATH": os.path.dirname(sys.executable)}  # no lms on PATH
+    r = fit("--backend", "lmstudio", "--model", "acme/tiny-chat", "--ctx", "4096", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    [obj] = json.loads(r.stdout)
+    assert obj["source"] == "llama-fit-params" and obj["model_host_bytes"] == 129 * (1 << 20)

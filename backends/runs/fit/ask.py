@@ -149,10 +149,14 @@ def ask_lms(est: FitEstimate, pattern: Any, desc: ModelDesc, budget: Budget, tim
 
 def ask_servers(est: FitEstimate, pattern: Any, desc: ModelDesc, budget: Budget,
                 remote: tuple[str, ...] = ()) -> FitEstimate:  # fmt: skip
-    """The best answer at hand: llama-fit-params for a local GGUF on llama.cpp, `lms` for LM Studio
-    (run on the pattern's ssh:// host when `remote` says how to reach it)."""
+    """The best answer at hand: `lms` for LM Studio (run on the pattern's ssh:// host when `remote`
+    says how to reach it), else llama-fit-params for a GGUF on this disk."""
     if pattern.backend == "lmstudio":
-        return ask_lms(est, pattern, desc, budget, remote=remote)
-    if pattern.backend == "llamacpp" and desc.path:
+        asked = ask_lms(est, pattern, desc, budget, remote=remote)
+        if asked.source == "lms":
+            return asked
+        est = asked
+    # A GGUF on this disk: llama.cpp's own measurement holds for every server that runs llama.cpp here.
+    if pattern.backend in ("llamacpp", "lmstudio", "ollama") and desc.path and not remote:
         return ask_fit_params(est, pattern, desc, budget)
     return est
