@@ -62,8 +62,8 @@ class SshReader:
                 raise TelemetryError(f"{self.source.text}: ssh failed: {_last_line(done.stderr)}")
             if done.returncode == 0:
                 self.mode = "gptoss-top"
-                try:
-                    return reading_from_dict(json.loads(done.stdout))
+                try:  # a login banner or a warning may come before the JSON
+                    return reading_from_dict(json.loads(done.stdout[done.stdout.find("{") :]))
                 except ValueError:
                     raise TelemetryError(f"{self.source.text}: `gptoss-top probe --json` printed no JSON") from None
             if done.returncode != 127:
