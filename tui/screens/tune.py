@@ -129,11 +129,7 @@ class TuneScreen(Screen[None]):
         assert self.plan is not None
         self.query_one(TuneCurve).update_curve(settings, self.spec.param, self.plan.hint.max_fit, best)
         rows = sorted((s for s in settings if s.n or s.failures), key=lambda s: -(s.mean or 0.0))
-        lines = [
-            f"{s.value:>4}  "
-            + (f"{s.mean:8.1f} ± {s.sd or 0.0:5.1f} tok/s  {s.n} runs" if s.mean else "failed to load")
-            for s in rows[:6]
-        ]
+        lines = [f"{s.value:>4}  {_row(s)}" for s in rows[:6]]
         self.query_one("#tune-table", Static).update("\n".join(lines))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -142,3 +138,11 @@ class TuneScreen(Screen[None]):
         err = event.worker.error
         # plan_tune's TuneError (an unknown range, values past the end) says what to do; others are bugs.
         self._status(f"cannot tune: {err}" if type(err).__name__ == "TuneError" else f"internal error: {err!r}")
+
+
+def _row(s: Setting) -> str:
+    if s.mean is None:
+        return "failed to load"
+    spread = f" ± {s.sd:5.1f}" if s.sd is not None else " " * 8
+    runs = f"{s.n} run" + ("s" if s.n != 1 else "") + (f", {len(s.slow)} slow set apart" if s.slow else "")
+    return f"{s.mean:8.1f}{spread} tok/s  {runs}"
