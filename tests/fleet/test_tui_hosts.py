@@ -16,6 +16,7 @@ from tui.screens.fleet import FleetScreen
 from tui.screens.main import MainScreen
 from tui.widgets.fleet import FleetPanel
 from tui.widgets.hardware import HardwarePanel
+from tui.widgets.header import HeaderBar
 
 
 def write_file(tmp: Path, mini: str, gone: str) -> Path:
@@ -48,6 +49,7 @@ async def test_hardware_view_titles_its_host_and_f_shows_the_fleet(
             if _r(hosts, "mini").history and hw.query_one("#memory").border_title == "Memory · mini":
                 break
         assert hw.query_one("#memory").border_title == "Memory · mini"
+        assert "pattern C  ctx default · gpu default @ mini" in str(app.screen.query_one(HeaderBar).render())
         await pilot.press("f")
         assert isinstance(app.screen, FleetScreen)
         await pilot.pause(0.6)

@@ -68,6 +68,8 @@ class HeaderBar(Static):
             line2.append(p.name, style="bold")
             gpu = p.gpu_layers if p.gpu_layers is not None else "default"
             line2.append(f"  ctx {p.context_length or 'default'} · gpu {gpu}")
+            if p.host:  # the [hosts.NAME] it runs on (README "Remote hosts")
+                line2.append(f" @ {p.host}", style="bold")
             line2.append("  │ ", style="dim")
         line2.append(self.status, style="italic")
         line1.no_wrap = line2.no_wrap = True
