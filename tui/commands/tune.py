@@ -85,18 +85,10 @@ def run(args: argparse.Namespace) -> int:
     return _answer(report, args)
 
 
-def make_sampler(interval: float) -> Any:
-    try:
-        from backends.probes import Sampler
-
-        return Sampler(interval_s=interval)
-    except Exception:  # a probe library that breaks at import must not stop a tune
-        return None
-
-
 def _go(pattern: Pattern, spec: Any, args: argparse.Namespace) -> TuneReport:
     import asyncio
 
+    from backends.probes.sampler import make_sampler
     from backends.runs.results import ResultsStore
     from backends.runs.session import BackendPool, RunContext, run_pattern
     from backends.runs.tune_driver import check_capabilities, plan_tune, run_tune
