@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Digits
 
+from backends.base import LoadSpec, Prepared
 from backends.runs.results import ResultsStore, load_records
 from tests.fakes.backend import FakeBackend
 from tests.tui.conftest import StaticSampler
@@ -85,6 +86,30 @@ async def test_a_sweeps_with_repeats(build: Callable[..., GptossTop], backend: F
         await pilot.press("r")
         await finish(app)
         assert len(app.services.records) == 12
+
+
+class PerLoadText(FakeBackend):
+    """Each load answers in its own words, so a run's text can be told from the run's before it."""
+
+    async def prepare(self, spec: LoadSpec) -> Prepared:
+        self.reasoning = f"thinking about {spec.gpu_layers} layers. "
+        self.answer = f"the answer with {spec.gpu_layers} layers."
+        return await super().prepare(spec)
+
+
+async def test_each_run_of_a_sweep_shows_only_its_own_text(build: Callable[..., GptossTop], clock: object) -> None:
+    backend = PerLoadText(tps=50.0, clock=clock)
+    app = build(backend=backend)
+    async with app.run_test(size=SIZE) as pilot:
+        out = app.main.query_one(OutputPanel)
+        await pilot.press("a")
+        await finish(app)
+        await pilot.pause()
+        assert out.answer.text == "the answer with 20 layers."  # C's, none of A's or B's
+        assert out.reasoning.text == "thinking about 20 layers. "
+        assert out.border_title == "Output — [3/3] C run 1"
+        assert [r.answer for r in app.services.records] == [f"the answer with {n} layers." for n in (24, 23, 20)]
+        assert app.main.live.figures() is None  # between runs the panel keeps the final figures
 
 
 async def test_s_stops_and_the_partial_run_is_recorded(
