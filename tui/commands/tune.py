@@ -64,6 +64,8 @@ def progress(step: TuneStep) -> None:
         print(f"{head}: {r.decode_tps:.2f} tok/s", file=sys.stderr, flush=True)
     else:
         print(f"{head}: FAILED — {r.error}", file=sys.stderr, flush=True)
+        if r.error_hint:
+            print(f"  what to do: {r.error_hint}", file=sys.stderr, flush=True)
     if step.save_error:
         print(f"  warning: {step.save_error}", file=sys.stderr, flush=True)
 
