@@ -15,7 +15,7 @@ pick's true rate is within one noise standard deviation of the true best (for fl
 tuner says `no_difference`). Runs count warm-ups and failed loads; the grid is every value at the
 same repeats, each with its warm-up.
 
-    .venv/bin/python -m benchmarks.tune_efficiency [--trials 300] [--seed 1] [--noise 0.04] [--repeat 3]
+    .venv/bin/python -m benchmarks.tune_efficiency [--trials 1000] [--seed 1] [--noise 0.04] [--repeat 3]
         [--bursts 0.05]   # also slow 5 % of the runs 1.4-10x, as a shared machine does
 """
 
@@ -133,7 +133,7 @@ def trial(rng: random.Random, shape: str, noise: float, repeat: int, bursts: flo
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="tuner accuracy and cost on synthetic curves")
-    ap.add_argument("--trials", type=int, default=300, help="trials per shape")
+    ap.add_argument("--trials", type=int, default=1000, help="trials per shape")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--noise", type=float, default=0.04, help="run-to-run noise, relative sd")
     ap.add_argument("--repeat", type=int, default=3)

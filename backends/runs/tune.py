@@ -136,7 +136,7 @@ class Search:
         self.order = sorted(set(values), reverse=not gpu_ascending)  # index 0: least on the GPU
         self.settings = {v: Setting(v) for v in sorted(set(values))}
         self.repeat, self.level = repeat, level
-        self._wide = 1 - (1 - level) / 5  # "clearly behind": a visit is cut short
+        self._wide = level  # "clearly behind", and a visit is cut short: its interval is below the best's
         self.grid_runs = len(self.order) * (repeat + 1)
         self.budget = budget if budget is not None else default_budget(len(self.order), repeat)
         self.hint = hint or StartHint()
