@@ -9,14 +9,17 @@ blocks), the last index the most. The plan:
 
 1. Anchors. With a fit prediction: the setting with the most on the GPU that still fits, the first
    one past it (where spilling begins) and one halfway down; without: five points across the range.
-2. If every setting measured so far lies within the others' noise, measure the two ends; if they too
-   agree the settings do not differ: stop `no_difference`, with no winner.
-3. Walk where the curve rises: the best setting so far is bracketed by its measured neighbours and
-   the unmeasured settings between are bisected, the open side first, until both neighbours of the
-   best are measured (or refused to load).
+2. Whenever three or more settings measured so far all lie within each other's noise, measure the
+   two ends; if they too agree the settings do not differ: stop `no_difference`, with no winner.
+3. Walk where the curve rises: the best setting so far is bracketed by its nearest neighbours tried
+   and the untried settings between are probed — towards the GPU first where the neighbour failed
+   to load or there is none, else nearer the best on the side of the faster neighbour — until both
+   neighbours of the best are adjacent to it (or refused to load). A visit is cut short once its
+   runs are clearly behind the best's: repeats go where settings are close.
 4. Stop `confident` when the best's confidence interval clears the runner-up's; else spend repeats
    on the best and the settings whose intervals overlap it, fewest runs first.
-5. Stop `budget` when the next visit no longer fits in the budget. Budget counts every run: warm-ups
+5. Stop `budget` when the next visit no longer fits in the budget (`no_difference` if by then every
+   setting tried, the ends included, is within the others' noise). Budget counts every run: warm-ups
    (the first run after each load, not counted in the means) and failed loads included.
 
 A load that fails is recorded and skipped; settings that put even more on the GPU are not tried.
