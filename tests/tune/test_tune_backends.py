@@ -66,6 +66,20 @@ def test_ollama_finds_the_peak_below_the_maximum(
     assert "warm-up" in err
 
 
+def test_ollama_skips_settings_it_cannot_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    speed = SpeedModel(fit=18, peak=18, refuse_past_fit=True, noise=0.02, seed=5)
+    with FakeOllama(reasoning=WORDS, answer="done.", load_s=0.0, speed=speed) as fake:
+        code, answer, err = tune(capsys, "--backend", "ollama", "--url", fake.url, "--model", "gpt-oss:20b",
+                                 "--values", "14:22")  # fmt: skip
+    assert code == 0, err
+    assert answer["best"] == 18
+    refused = [s for s in answer["settings"] if s["failed"]]
+    assert refused and all(s["value"] > 18 and s["runs"] == 0 for s in refused)
+    assert "memory" in refused[0]["error"]
+    failed = [r for r in stored(tmp_path) if not r.ok]
+    assert failed and all(r.error_kind == "load_refused" for r in failed)
+
+
 @pytest.fixture
 def lmstudio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLMStudio]:
     speed = SpeedModel(fit=18, peak=18, refuse_past_fit=True, noise=0.02, seed=3)
@@ -102,11 +116,14 @@ def test_lmstudio_reloads_through_lms_and_skips_what_the_guardrails_refuse(
 def test_the_real_llama_server_on_a_cpu_says_the_settings_do_not_differ(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    out = tmp_path / "winner.toml"
     code, answer, err = tune(capsys, "--backend", "llamacpp", "--model-path", str(tiny_model), "--max-tokens", "48",
-                             "--temperature", "0", "--seed", "1", "--values", "0:2", "--repeat", "2")  # fmt: skip
+                             "--temperature", "0", "--seed", "1", "--values", "0:2", "--repeat", "2",
+                             "--write", str(out))  # fmt: skip
     assert code == 0, err
     assert answer["stopped"] == "no_difference"
     assert answer["best"] is None
+    assert not out.exists() and "no winner" in err
     assert {s["value"] for s in answer["settings"]} == {0, 1, 2}
     check_store(tmp_path, answer)
     assert {r.gpu_layers for r in stored(tmp_path)} == {0, 1, 2}
