@@ -120,6 +120,16 @@ def check_capabilities(p: Pattern, caps: Any) -> None:
                         "not start it — give model_path so gptoss-top runs it")  # fmt: skip
 
 
+async def check_reachable(p: Pattern, backend: Any) -> None:
+    """A server gptoss-top does not start must answer before a tune plans anything around it."""
+    if getattr(backend.capabilities, "owns_process", False):
+        return
+    health = await backend.health()
+    if not health.ok:
+        raise TuneError(f"pattern {p.name!r}: {p.backend} at {p.url} does not answer ({health.detail}) — start it, "
+                        "or fix url")  # fmt: skip
+
+
 def parse_values(text: str) -> tuple[int, ...]:
     """`LO:HI` (inclusive) or `A,B,C`; ValueError with a message for anything else."""
     t = text.strip()

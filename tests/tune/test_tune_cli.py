@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.fakes.lmstudio import install_fake_lms
+from tests.fakes.lmstudio import FakeLMStudio, install_fake_lms
 from tui.cli import build_parser, main
 
 
@@ -59,7 +59,9 @@ def test_an_unknown_model_needs_values(
 ) -> None:
     install_fake_lms(tmp_path / "bin")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
-    err = refused(capsys, "--backend", "lmstudio", "--model", "someone/unknown-7b", "--no-save")
+    with FakeLMStudio() as fake:
+        monkeypatch.setenv("FAKE_LMS_SERVER", fake.control_url)
+        err = refused(capsys, "--backend", "lmstudio", "--url", fake.url, "--model", "someone/unknown-7b", "--no-save")
     assert "--values LO:HI" in err
 
 
@@ -80,3 +82,11 @@ def test_declared_capabilities_decide_too() -> None:
         check_capabilities(p, Capabilities("server_start", owns_process=False))
     with pytest.raises(TuneError, match="nothing to tune"):
         check_capabilities(p, Capabilities("none"))
+
+
+def test_a_server_that_does_not_answer_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    from backends.servers.llamaserver import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    err = refused(capsys, "--backend", "ollama", "--url", url, "--model", "gpt-oss:20b", "--no-save")
+    assert "does not answer" in err and url in err

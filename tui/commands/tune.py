@@ -93,7 +93,7 @@ def _go(pattern: Pattern, spec: Any, args: argparse.Namespace) -> TuneReport:
     from backends.probes.sampler import make_sampler
     from backends.runs.results import ResultsStore
     from backends.runs.session import BackendPool, RunContext, run_pattern
-    from backends.runs.tune_driver import check_capabilities, plan_tune, run_tune
+    from backends.runs.tune_driver import check_capabilities, check_reachable, plan_tune, run_tune
 
     store = None if args.no_save else ResultsStore()
 
@@ -103,7 +103,9 @@ def _go(pattern: Pattern, spec: Any, args: argparse.Namespace) -> TuneReport:
         if sampler is not None:
             await sampler.start()
         try:
-            check_capabilities(pattern, (await pool.open(pattern)).capabilities)
+            backend = await pool.open(pattern)
+            check_capabilities(pattern, backend.capabilities)
+            await check_reachable(pattern, backend)
             snap = await asyncio.to_thread(sampler.sample_now) if sampler is not None else None
             plan = await asyncio.to_thread(plan_tune, pattern, spec, snap)
             where = f"from the fit ({plan.hint.source})" if plan.hint.max_fit is not None else "across the range"

@@ -28,6 +28,7 @@ from backends.runs.tune_driver import (
     TuneSpec,
     TuneStep,
     check_capabilities,
+    check_reachable,
     new_tune_id,
     plan_tune,
     run_tune,
@@ -88,7 +89,9 @@ class TuneScreen(Screen[None]):
     @work(exclusive=True, group="tune", exit_on_error=False)
     async def _tune(self) -> None:
         s = self.services
-        check_capabilities(self.pattern, (await s.pool.open(self.pattern)).capabilities)
+        backend = await s.pool.open(self.pattern)
+        check_capabilities(self.pattern, backend.capabilities)
+        await check_reachable(self.pattern, backend)
         snap = s.sampler.latest if s.sampler is not None else None
         self.plan = plan = await asyncio.to_thread(plan_tune, self.pattern, self.spec, snap)
         where = f"from the fit ({plan.hint.source})" if plan.hint.max_fit is not None else "across the range"
