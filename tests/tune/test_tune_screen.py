@@ -30,7 +30,7 @@ async def test_t_tunes_the_selected_pattern_and_draws_the_curve(tmp_path: Path) 
             await pilot.pause()
             screen = app.screen
             assert isinstance(screen, TuneScreen)
-            for _ in range(1200):  # up to a minute on a loaded machine
+            for _ in range(2400):  # up to two minutes on a loaded machine
                 if screen.report is not None:
                     break
                 await asyncio.sleep(0.05)
