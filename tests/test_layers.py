@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "backends.base": 0,
     "backends.paths": 0,
     "backends.units": 0,
+    "backends.fields": 0,
     "backends.probes": 0,
     "backends.wire": 1,
     "backends.servers": 2,

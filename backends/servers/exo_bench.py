@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from backends.base import BackendError, ContentDelta, Finished, ReasoningDelta, ServerStats, StreamEvent
-from backends.wire.fields import count, number, obj, text
+from backends.fields import count, number, obj, text
 from backends.wire.http import Http
 
 BENCH_PATH = "/bench/chat/completions"

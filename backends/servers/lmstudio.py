@@ -31,6 +31,7 @@ from backends.base import (
     ServerOptions,
     StreamEvent,
 )
+from backends.fields import number, obj, positive_int, text
 from backends.servers.lms_cli import (
     NOT_FOUND_HINT,
     UNREACHABLE_HINT,
@@ -48,7 +49,6 @@ from backends.servers.openai_compat import (
     stream_chat,
 )
 from backends.servers.provenance import Provenance, fetch_lmstudio
-from backends.wire.fields import number, obj, positive_int, text
 from backends.wire.framing import decode
 from backends.wire.http import Http
 from backends.wire.openai_stream import error_from_payload

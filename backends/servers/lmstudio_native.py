@@ -20,8 +20,8 @@ from backends.base import (
     StreamEvent,
     redact,
 )
+from backends.fields import count, number, obj, positive
 from backends.servers.lms_cli import NOT_FOUND_HINT, load_refused
-from backends.wire.fields import count, number, obj, positive
 from backends.wire.framing import Malformed, SSEDecoder, parse_json_object
 from backends.wire.openai_stream import NOT_JSON_HINT
 

@@ -36,9 +36,9 @@ from backends.base import (
     ServerOptions,
     StreamEvent,
 )
+from backends.fields import count, obj, positive_int, text
 from backends.servers.ollama_stream import events_from_ndjson
 from backends.servers.provenance import Provenance, fetch_ollama
-from backends.wire.fields import count, obj, positive_int, text
 from backends.wire.http import Http, status_hint
 
 UNREACHABLE_HINT = "is `ollama serve` running? is OLLAMA_HOST right?"

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from backends.base import BackendError, ContentDelta, Finished, ReasoningDelta, ServerStats, StreamBroken, StreamEvent
-from backends.wire.fields import positive_int
+from backends.fields import positive_int
 from backends.wire.framing import Malformed, NDJSONDecoder, decode
 from backends.wire.openai_stream import InlineReasoningSplitter
 

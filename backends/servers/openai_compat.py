@@ -29,7 +29,7 @@ from backends.base import (
     ServerOptions,
     StreamEvent,
 )
-from backends.wire.fields import obj, positive_int
+from backends.fields import obj, positive_int
 from backends.wire.http import Http, default_classify, status_hint
 from backends.wire.openai_stream import error_from_payload, events_from_sse_bytes
 

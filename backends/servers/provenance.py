@@ -25,7 +25,7 @@ import shutil
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, runtime_checkable
 
-from backends.wire.fields import obj, positive_int, text
+from backends.fields import obj, positive_int, text
 from backends.wire.http import Http
 
 TIMEOUT_S = 5.0

@@ -22,7 +22,7 @@ from backends.base import (
     StreamBroken,
     StreamEvent,
 )
-from backends.wire.fields import count, number, positive
+from backends.fields import count, number, positive
 from backends.wire.framing import Malformed, SSEDecoder, decode, parse_json_object
 
 MID_STREAM_HINT = "see the server's log: the model may have run out of memory or context"

@@ -18,9 +18,9 @@ from backends.base import (
     Endpoint,
     ServerOptions,
 )
+from backends.fields import count, number, obj, positive, positive_int, text
 from backends.servers.llamacpp import LlamaCppBackend
 from backends.servers.registry import factory, make_backend
-from backends.wire.fields import count, number, obj, positive, positive_int, text
 
 EXPECTED: dict[BackendKind, Capabilities] = {
     "llamacpp": Capabilities(load_applies="server_start", owns_process=False, server_timings=True),

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from backends.fields import number, obj
 from backends.probes.host import pressure_level
 from backends.probes.model import GpuSample, HostSample, PressureLevel, ProbeReading, worse_pressure
 from backends.probes.remote.convert import TelemetryError, reading_from_dict
@@ -121,23 +122,15 @@ class MacmonReader(HttpReader):
         return macmon_reading(self.json())
 
 
-def _dict(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
 def _bytes(v: Any) -> int | None:
     if isinstance(v, dict):
         v = v.get("inBytes", v.get("in_bytes"))
-    n = _num(v)
+    n = number(v)
     return None if n is None else int(n)
 
 
 def _ratio_pct(v: Any) -> float | None:
-    n = _num(v)
+    n = number(v)
     if n is None or n < 0:
         return None
     return round(n * 100, 1) if n <= 1.0 else min(n, 100.0)  # a ratio (macmon, exo) or a percentage
@@ -151,10 +144,10 @@ def macmon_reading(d: Any) -> ProbeReading:
     util = d.get("gpu_active_ratio", d.get("gpu_scaled_ratio"))
     if util is None and isinstance(d.get("gpu_usage"), list) and len(d["gpu_usage"]) == 2:
         util = d["gpu_usage"][1]  # older macmon: [MHz, ratio]
-    temp = _dict(d.get("temp"))
+    temp = obj(d.get("temp"))
     gpu = GpuSample(vendor="apple", index=0, name=None, source="macmon", util_percent=_ratio_pct(util),
-                    mem_total_bytes=total, power_w=_num(d.get("gpu_power")),
-                    temperature_c=_num(temp.get("gpu_temp_avg")), unified=True)  # fmt: skip
+                    mem_total_bytes=total, power_w=number(d.get("gpu_power")),
+                    temperature_c=number(temp.get("gpu_temp_avg")), unified=True)  # fmt: skip
     host = HostSample(
         mem_total_bytes=total,
         mem_used_bytes=used,
@@ -187,7 +180,7 @@ def exo_reading(state: Any, seen: dict[str, str]) -> ProbeReading:
     total = avail = s_total = s_avail = 0
     pressure: PressureLevel | None = None
     for i, node in enumerate(sorted(memory)):
-        m, ident, sysp = _dict(memory[node]), _dict(idents.get(node)), _dict(system.get(node))
+        m, ident, sysp = obj(memory[node]), obj(idents.get(node)), obj(system.get(node))
         name = ident.get("friendlyName") or node[:12]
         seen[node] = str(name)
         t, a = _bytes(m.get("ramTotal")), _bytes(m.get("ramAvailable"))
@@ -201,7 +194,7 @@ def exo_reading(state: Any, seen: dict[str, str]) -> ProbeReading:
             vendor="apple", index=i, name=f"{name} ({chip})" if chip else str(name), source="exo",
             util_percent=_ratio_pct(sysp.get("gpuUsage")),
             mem_used_bytes=None if t is None or a is None else t - a, mem_total_bytes=t,
-            temperature_c=_num(sysp.get("temp")), unified=True,
+            temperature_c=number(sysp.get("temp")), unified=True,
         ))  # fmt: skip
     gone = [name for node, name in seen.items() if node not in memory]
     notes = tuple(f"exo node {name} is gone from /state" for name in gone)

@@ -1,4 +1,4 @@
-"""Reading fields of decoded JSON: one meaning per name, shared by every adapter.
+"""Reading fields of decoded JSON: one meaning per name, shared by the adapters and the remote probes.
 
 Servers leave figures out, send `null`, send 0 for "not measured" or a bool where a number belongs.
 Each helper answers None for anything that is not the kind of value its name says.
