@@ -127,3 +127,15 @@ def test_the_real_llama_server_on_a_cpu_says_the_settings_do_not_differ(
     assert {s["value"] for s in answer["settings"]} == {0, 1, 2}
     check_store(tmp_path, answer)
     assert {r.gpu_layers for r in stored(tmp_path)} == {0, 1, 2}
+
+
+def test_n_cpu_moe_is_tuned_on_a_managed_llama_server(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The generated model has no experts, so --n-cpu-moe changes nothing: again no difference.
+    code, answer, err = tune(capsys, "--backend", "llamacpp", "--model-path", str(tiny_model), "--max-tokens", "48",
+                             "--param", "n_cpu_moe", "--values", "0,2", "--repeat", "2")  # fmt: skip
+    assert code == 0, err
+    assert answer["param"] == "n_cpu_moe"
+    assert answer["stopped"] == "no_difference"
+    assert {r.n_cpu_moe for r in stored(tmp_path)} == {0, 2}
