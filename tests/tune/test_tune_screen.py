@@ -24,7 +24,7 @@ async def test_t_tunes_the_selected_pattern_and_draws_the_curve(tmp_path: Path) 
         pats = parse_patterns({"patterns": [{"name": "O", "backend": "ollama", "url": fake.url,
                                              "model": "gpt-oss:20b"}]}, "test").patterns  # fmt: skip
         store = ResultsStore(tmp_path / "results.jsonl")
-        app = make_app(patterns=pats, store=store, health_interval=0)
+        app = make_app(patterns=pats, store=store, health_interval=0, export_dir=tmp_path / "exports")
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("T")
             await pilot.pause()
@@ -40,6 +40,10 @@ async def test_t_tunes_the_selected_pattern_and_draws_the_curve(tmp_path: Path) 
             chart = screen.query_one(TuneCurve).chart
             assert chart is not None and len(chart.series[0].xs) >= 5
             assert "best 16" in chart.title
+            await pilot.press("e")  # the answer as JSON and the curve as SVG
+            stem = tmp_path / "exports" / f"gptoss-top-{screen.report.tune_id}"
+            assert '"best": 16' in stem.with_suffix(".json").read_text()
+            assert "<svg" in stem.with_suffix(".svg").read_text()
             await pilot.press("escape")
             await pilot.pause()
             assert not isinstance(app.screen, TuneScreen)

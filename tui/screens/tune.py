@@ -8,6 +8,7 @@ so far stay stored), `escape` goes back. The answer is the one `gptoss-top tune`
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import ClassVar
 
 from textual import work
@@ -42,6 +43,7 @@ class TuneScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("s", "stop", "Stop"),
+        Binding("e", "export", "Export"),
     ]
     DEFAULT_CSS = """
     TuneScreen > Vertical { border: round $accent; }
@@ -82,6 +84,18 @@ class TuneScreen(Screen[None]):
         if self.running and self.worker_ is not None:
             self.worker_.cancel()
         self.dismiss()
+
+    def action_export(self) -> None:
+        """The answer as JSON (the CLI's `--format json`) and the curve as SVG, beside the other exports."""
+        if self.report is None:
+            self.notify("the tune has not finished — export when it has", severity="warning")
+            return
+        try:
+            paths = export_tune(self.report, self.services.export_dir)
+        except OSError as e:
+            self.notify(f"export failed: {e.strerror or e}", severity="error", timeout=10)
+            return
+        self.notify("\n".join(map(str, paths)), title="exported the tune", timeout=8)
 
     def _status(self, text: str) -> None:
         self.query_one("#tune-status", Static).update(text)
@@ -149,3 +163,20 @@ def _row(s: Setting) -> str:
     spread = f" ± {s.sd:5.1f}" if s.sd is not None else " " * 8
     runs = f"{s.n} run" + ("s" if s.n != 1 else "") + (f", {len(s.slow)} slow set apart" if s.slow else "")
     return f"{s.mean:8.1f}{spread} tok/s  {runs}"
+
+
+def export_tune(report: TuneReport, directory: str | None = None) -> list[Path]:
+    from backends.paths import data_dir
+    from backends.runs.charts import to_svg
+    from backends.runs.tune_render import to_json
+    from tui.widgets.tunecurve import curve
+
+    d = Path(directory) if directory is not None else data_dir() / "exports"
+    d.mkdir(parents=True, exist_ok=True)
+    o = report.outcome
+    chart = curve(o.settings, report.plan.param, report.plan.hint.max_fit, o.best)
+    stem = d / f"gptoss-top-{report.tune_id}"
+    out = [stem.with_suffix(".json"), stem.with_suffix(".svg")]
+    out[0].write_text(to_json(report), encoding="utf-8")
+    out[1].write_text(to_svg(chart), encoding="utf-8")
+    return out
