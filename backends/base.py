@@ -185,6 +185,12 @@ class Capabilities:
     owns_process: bool = False
     # The server measures its own figures (decode rate, prompt rate) and reports them in the stream.
     server_timings: bool = False
+    # Why a pattern's GPU-offload setting (gpu_layers) cannot reach this server, and what to do about
+    # it; None when it can. The adapter knows (LM Studio needs `lms` on its own machine, an attached
+    # llama-server fixed its offload at start), so nobody else guesses from the kind.
+    offload_blocked: str | None = None
+    # The expert-offload setting (n_cpu_moe: llama.cpp `--n-cpu-moe`) reaches this server.
+    expert_offload: bool = False
 
 
 @dataclass(frozen=True)

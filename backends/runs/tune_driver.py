@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import LoadSpec
+from backends.base import Backend, Capabilities
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
 from backends.runs.results import ResultsStore
@@ -85,44 +84,26 @@ def with_setting(p: Pattern, param: str, value: int) -> Pattern:
     return dataclasses.replace(p, gpu_layers=value)
 
 
-def check_supported(p: Pattern, param: str) -> None:
-    """Raise TuneError when this pattern's backend cannot apply `param` per run; the message says why."""
+def check_param(param: str) -> None:
+    """Raise TuneError unless `param` is a setting tune can search."""
     if param not in PARAMS:
         raise TuneError(f"--param must be one of {', '.join(PARAMS)}, not {param!r}")
-    if p.backend == "openai":
-        raise TuneError(f"pattern {p.name!r}: an OpenAI-compatible server has no offload control, so there is "
-                        "nothing to tune — tune against llama.cpp, Ollama or LM Studio instead")  # fmt: skip
-    if p.backend == "llamacpp" and not p.model_path:
-        raise TuneError(f"pattern {p.name!r}: llama-server fixes its offload when it starts, and gptoss-top "
-                        "did not start this one — give model_path (a GGUF file, or builtin:tiny) so gptoss-top "
-                        "runs it")  # fmt: skip
-    if p.backend == "lmstudio":
-        from backends.servers.lms_cli import is_loopback
-
-        if shutil.which("lms") is None or not is_loopback(p.url):
-            raise TuneError(f"pattern {p.name!r}: LM Studio sets GPU offload only through `lms load` on its own "
-                            "machine — run gptoss-top there, with `lms` on PATH")  # fmt: skip
-    if param == "n_cpu_moe" and p.backend != "llamacpp":
-        raise TuneError(f"pattern {p.name!r}: n_cpu_moe can be set on a llama-server gptoss-top runs, not on "
-                        f"{p.backend} — tune gpu_layers there")  # fmt: skip
-    if param == "n_cpu_moe" and "n_cpu_moe" not in {f.name for f in dataclasses.fields(LoadSpec)}:
-        raise TuneError("this version of gptoss-top cannot pass n_cpu_moe to llama-server yet — tune gpu_layers")
 
 
-def check_capabilities(p: Pattern, caps: Any) -> None:
-    """The same question asked of the backend itself, by what it declares (`Backend.capabilities`)."""
-    applies = getattr(caps, "load_applies", None)
-    if applies == "none":
-        raise TuneError(f"pattern {p.name!r}: the {p.backend} server takes no offload setting, so there is "
-                        "nothing to tune")  # fmt: skip
-    if applies == "server_start" and not getattr(caps, "owns_process", False):
-        raise TuneError(f"pattern {p.name!r}: the offload is fixed when this server starts and gptoss-top does "
-                        "not start it — give model_path so gptoss-top runs it")  # fmt: skip
+def check_capabilities(p: Pattern, caps: Capabilities, param: str = "gpu_layers") -> None:
+    """Can this pattern's backend apply `param` run by run? Asked of what the backend declares
+    (`Backend.capabilities`); the adapter's own words say why not and what to do."""
+    check_param(param)
+    if caps.offload_blocked is not None:
+        raise TuneError(f"pattern {p.name!r}: nothing to tune — {caps.offload_blocked}")
+    if param == "n_cpu_moe" and not caps.expert_offload:
+        raise TuneError(f"pattern {p.name!r}: n_cpu_moe can be set only on a llama-server gptoss-top runs, not on "
+                        f"this {p.backend} server — tune gpu_layers there")  # fmt: skip
 
 
-async def check_reachable(p: Pattern, backend: Any) -> None:
+async def check_reachable(p: Pattern, backend: Backend) -> None:
     """A server gptoss-top does not start must answer before a tune plans anything around it."""
-    if getattr(backend.capabilities, "owns_process", False):
+    if backend.capabilities.owns_process:
         return
     health = await backend.health()
     if not health.ok:

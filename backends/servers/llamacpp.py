@@ -98,9 +98,13 @@ class LlamaCppBackend:
         self.start_timeout_s = start_timeout_s
         self.server: ManagedServer | None = None
         self._http = Http(endpoint, unreachable_hint=HINT, classify=classify, transport=transport)
+        owns = managed or model_path is not None
         self._capabilities = Capabilities(
-            load_applies="server_start", owns_process=managed or model_path is not None, server_timings=True
-        )
+            load_applies="server_start", owns_process=owns, server_timings=True, expert_offload=owns,
+            offload_blocked=None if owns else (
+                "llama-server fixes its GPU offload when it starts, and gptoss-top did not start this one — "
+                "give model_path (a GGUF file, or builtin:tiny) so gptoss-top runs it"),
+        )  # fmt: skip
         self._props: dict[str, Any] | None = None
         # What is loaded cannot change between prepares (llama.cpp fixes it at start), so it is
         # asked once per prepare, not again after every run and every health check.

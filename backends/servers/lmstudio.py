@@ -63,7 +63,6 @@ def classify(status: int, body: Any) -> BackendError:
 
 class LMStudioBackend:
     kind: ClassVar[BackendKind] = "lmstudio"
-    capabilities: ClassVar[Capabilities] = Capabilities(load_applies="load_call", server_timings=True)
     pid: ClassVar[None] = None
 
     def __init__(
@@ -87,6 +86,12 @@ class LMStudioBackend:
         self._lms = ("lms" if remote else shutil.which("lms")) if lms is None else (lms or None)
         self._block_count = block_count
         self._lms_timeout_s = lms_timeout_s
+        self.capabilities = Capabilities(
+            load_applies="load_call", server_timings=True,
+            offload_blocked=None if self._lms and (remote or is_loopback(self.url)) else (
+                "LM Studio sets GPU offload only through `lms load` on its own machine — run gptoss-top there "
+                "with `lms` on PATH, or give the pattern an ssh:// host"),
+        )  # fmt: skip
         self._api: Api | None = None
         self._reasoning_options: dict[str, list[str] | None] = {}
         self._applied: tuple[str, int | None, str | None] | None = None  # what our own `lms load` set

@@ -104,7 +104,10 @@ class OpenAICompatBackend:
     """A server that speaks only the OpenAI chat API; every figure beyond `usage` is client-measured."""
 
     kind: ClassVar[BackendKind] = "openai"
-    capabilities: ClassVar[Capabilities] = Capabilities(load_applies="none")
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        load_applies="none",
+        offload_blocked="an OpenAI-compatible server has no offload control — use llama.cpp, Ollama or LM Studio",
+    )
     pid: ClassVar[None] = None
 
     def __init__(

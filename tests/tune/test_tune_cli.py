@@ -78,10 +78,28 @@ def test_declared_capabilities_decide_too() -> None:
     p = parse_patterns({"patterns": [{"name": "A", "backend": "llamacpp", "model": "m"}]}, "t").patterns[0]
     check_capabilities(p, Capabilities("server_start", owns_process=True))
     check_capabilities(p, Capabilities("per_request"))
+    check_capabilities(p, Capabilities("server_start", owns_process=True, expert_offload=True), "n_cpu_moe")
     with pytest.raises(TuneError, match="give model_path"):
-        check_capabilities(p, Capabilities("server_start", owns_process=False))
-    with pytest.raises(TuneError, match="nothing to tune"):
-        check_capabilities(p, Capabilities("none"))
+        check_capabilities(p, Capabilities("server_start", offload_blocked="... give model_path ..."))
+    with pytest.raises(TuneError, match="n_cpu_moe can be set only"):
+        check_capabilities(p, Capabilities("per_request"), "n_cpu_moe")
+    with pytest.raises(TuneError, match="--param must be one of"):
+        check_capabilities(p, Capabilities("per_request"), "threads")
+
+
+def test_each_adapter_says_whether_offload_reaches_its_server() -> None:
+    """The adapters' own declarations: an attached llama-server and a plain OpenAI server cannot take it."""
+    from backends.base import Endpoint, ServerOptions
+    from backends.servers.registry import make_backend
+
+    url = Endpoint("http://127.0.0.1:9")
+    attached = make_backend("llamacpp", url).capabilities
+    managed = make_backend("llamacpp", url, ServerOptions(managed=True)).capabilities
+    assert attached.offload_blocked is not None and "model_path" in attached.offload_blocked
+    assert managed.offload_blocked is None and managed.expert_offload
+    assert make_backend("ollama", url).capabilities.offload_blocked is None
+    assert not make_backend("ollama", url).capabilities.expert_offload
+    assert "no offload control" in (make_backend("openai", url).capabilities.offload_blocked or "")
 
 
 def test_a_server_that_does_not_answer_is_named(capsys: pytest.CaptureFixture[str]) -> None:

@@ -71,12 +71,12 @@ def progress(step: TuneStep) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from backends.runs.tune_driver import TuneError, TuneSpec, check_supported, parse_values
+    from backends.runs.tune_driver import TuneError, TuneSpec, check_param, parse_values
 
     pattern = pick_pattern(args)
     try:
         values = parse_values(args.values) if args.values else None
-        check_supported(pattern, args.param)
+        check_param(args.param)
     except (TuneError, ValueError) as e:
         raise UsageError(f"tune: {e}") from None
     spec = TuneSpec(args.param, values, args.repeat, args.budget)
@@ -104,7 +104,7 @@ def _go(pattern: Pattern, spec: Any, args: argparse.Namespace) -> TuneReport:
             await sampler.start()
         try:
             backend = await pool.open(pattern)
-            check_capabilities(pattern, backend.capabilities)
+            check_capabilities(pattern, backend.capabilities, spec.param)
             await check_reachable(pattern, backend)
             snap = await asyncio.to_thread(sampler.sample_now) if sampler is not None else None
             plan = await asyncio.to_thread(plan_tune, pattern, spec, snap)

@@ -66,8 +66,8 @@ class MainScreen(RunControl):
         Binding("R", "view('results')", "Results", show=False),
         Binding("H", "view('history')", "History", show=False),
         Binding("e", "export", "Export"),
-        Binding("T", "tune", "Tune", show=False),
         Binding("f", "fleet", "Fleet", show=False),
+        Binding("T", "tune", "Tune", show=False),
         Binding("ctrl+r", "reload", "Reload patterns", show=False),
     ]
 
@@ -279,19 +279,25 @@ class MainScreen(RunControl):
 
     def action_tune(self) -> None:
         """Find the fastest gpu_layers for the selected pattern by measurement, on its own screen."""
-        from backends.runs.tune_driver import TuneError, check_supported
-        from tui.screens.tune import TuneScreen
-
         if self.current is None or self.running:
             why = "a run is in progress — s stops it" if self.running else "no pattern to tune"
             self.notify(why, severity="warning")
             return
+        self._open_tune(self.current)
+
+    @work(exclusive=True, group="tune-open", exit_on_error=False)
+    async def _open_tune(self, pattern: Pattern) -> None:
+        """Whether the server can take the setting is the backend's to say (its declared capabilities)."""
+        from backends.runs.tune_driver import TuneError, check_capabilities
+        from tui.screens.tune import TuneScreen
+
+        backend = await self.services.pool.open(pattern)
         try:
-            check_supported(self.current, "gpu_layers")
+            check_capabilities(pattern, backend.capabilities)
         except TuneError as e:
             self.notify(str(e), severity="warning", timeout=10)
             return
-        self.app.push_screen(TuneScreen(self.services, self.current))
+        self.app.push_screen(TuneScreen(self.services, pattern))
 
     # -- health, hardware ---------------------------------------------------------------------------
 

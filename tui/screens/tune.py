@@ -104,7 +104,7 @@ class TuneScreen(Screen[None]):
     async def _tune(self) -> None:
         s = self.services
         backend = await s.pool.open(self.pattern)
-        check_capabilities(self.pattern, backend.capabilities)
+        check_capabilities(self.pattern, backend.capabilities, self.spec.param)
         await check_reachable(self.pattern, backend)
         snap = s.sampler.latest if s.sampler is not None else None
         self.plan = plan = await asyncio.to_thread(plan_tune, self.pattern, self.spec, snap)
