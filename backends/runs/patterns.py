@@ -42,6 +42,7 @@ from backends.runs.pattern_check import (
     typename,
     wrong_type,
 )
+from backends.servers.registry import traits
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -106,8 +107,8 @@ class Pattern:
     def api_key(self) -> str | None:
         if self.api_key_env:
             return os.environ.get(self.api_key_env) or None
-        if self.backend == "lmstudio":
-            return os.environ.get("LM_API_TOKEN") or None
+        if default := traits(self.backend).api_key_env:
+            return os.environ.get(default) or None
         return None
 
 

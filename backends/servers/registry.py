@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from backends.base import BACKEND_KINDS, Backend, BackendKind, Endpoint, ServerOptions
 
@@ -79,6 +80,44 @@ def default_url(kind: BackendKind) -> str:
         if env:
             return env
     return _DEFAULT_URLS[kind]
+
+
+@dataclass(frozen=True)
+class KindTraits:
+    """What the rest of gptoss-top may know of a server kind without building a backend: the fit
+    estimate and the pattern reader ask these instead of checking the kind."""
+
+    # The context a server loads when a pattern sets none; None: the model's own (llama.cpp `-c 0`).
+    default_context: int | None = None
+    # The environment variable the server's own tools read for an API key, used when a pattern names none.
+    api_key_env: str | None = None
+    # Where the model's weights can be read to describe it: the GGUF a llama-server names in /props,
+    # Ollama's blob named by /api/show, or LM Studio's models folder on this machine.
+    model_file: Literal["props", "ollama-show", "lmstudio-folder"] | None = None
+    # The server's own tool that estimates a load before it happens (`lms load --estimate-only`).
+    load_estimate: Literal["lms"] | None = None
+    # The server runs GGUF models with llama.cpp, so llama-fit-params' figures hold for it.
+    runs_llamacpp: bool = False
+
+
+# Ollama loads 4096 tokens on a GPU under 24 GiB (ollama/ollama docs/context-length.mdx), LM Studio
+# 4096 unless told; llama.cpp's -c 0 means the model's training context (tools/server/README.md).
+_TRAITS: dict[BackendKind, KindTraits] = {
+    "llamacpp": KindTraits(model_file="props", runs_llamacpp=True),
+    "ollama": KindTraits(default_context=4096, model_file="ollama-show", runs_llamacpp=True),
+    "lmstudio": KindTraits(
+        default_context=4096,
+        api_key_env="LM_API_TOKEN",
+        model_file="lmstudio-folder",
+        load_estimate="lms",
+        runs_llamacpp=True,
+    ),  # fmt: skip
+    "openai": KindTraits(),
+}
+
+
+def traits(kind: BackendKind) -> KindTraits:
+    return _TRAITS[kind]
 
 
 # Server kinds that launch a server of their own when a pattern names a model file (managed mode).

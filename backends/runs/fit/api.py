@@ -8,13 +8,10 @@ from typing import Any
 from backends.runs.fit.budget import Budget, budget_from_snapshot
 from backends.runs.fit.estimate import Breakdown, Placement, breakdown, cpu_moe_count, ngl_count
 from backends.runs.fit.model import FitInputError, ModelDesc
+from backends.servers.registry import traits
 
 VERDICTS = ("fits", "spills", "swap", "unknown")
 SOURCES = ("gguf", "card", "server", "llama-fit-params", "lms", "ollama-show")
-# The server's default context when a pattern sets none: Ollama loads 4096 on a GPU under 24 GiB
-# (ollama/ollama docs/context-length.mdx), LM Studio 4096 unless told; llama.cpp's -c 0 means the
-# model's training context (ggml-org/llama.cpp tools/server/README.md).
-DEFAULT_CONTEXT = {"ollama": 4096, "lmstudio": 4096}
 MIB = 1 << 20
 
 
@@ -59,8 +56,7 @@ class FitEstimate:
 def context_for(pattern: Any, desc: ModelDesc) -> tuple[int, str | None]:
     if pattern.context_length:
         return int(pattern.context_length), None
-    if pattern.backend in DEFAULT_CONTEXT:
-        n = DEFAULT_CONTEXT[pattern.backend]
+    if (n := traits(pattern.backend).default_context) is not None:
         return n, f"no context_length: assuming the server's default of {n}"
     n = desc.n_ctx_train or 4096
     return n, f"no context_length: llama.cpp uses the model's training context ({n})"

@@ -18,6 +18,7 @@ from backends.runs.fit.api import MIB, FitEstimate, verdict
 from backends.runs.fit.budget import Budget
 from backends.runs.fit.estimate import Breakdown, Placement, cpu_moe_count, ngl_count
 from backends.runs.fit.model import ModelDesc
+from backends.servers.registry import traits
 
 _FIT_ROW = re.compile(r"^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", re.MULTILINE)
 _SIZE = re.compile(r"([\d.]+)\s*(KiB|MiB|GiB|TiB|KB|MB|GB|TB|B)\b")
@@ -151,12 +152,13 @@ def ask_servers(est: FitEstimate, pattern: Any, desc: ModelDesc, budget: Budget,
                 remote: tuple[str, ...] = ()) -> FitEstimate:  # fmt: skip
     """The best answer at hand: `lms` for LM Studio (run on the pattern's ssh:// host when `remote`
     says how to reach it), else llama-fit-params for a GGUF on this disk."""
-    if pattern.backend == "lmstudio":
+    kind = traits(pattern.backend)
+    if kind.load_estimate == "lms":
         asked = ask_lms(est, pattern, desc, budget, remote=remote)
         if asked.source == "lms":
             return asked
         est = asked
     # A GGUF on this disk: llama.cpp's own measurement holds for every server that runs llama.cpp here.
-    if pattern.backend in ("llamacpp", "lmstudio", "ollama") and desc.path and not remote:
+    if kind.runs_llamacpp and desc.path and not remote:
         return ask_fit_params(est, pattern, desc, budget)
     return est

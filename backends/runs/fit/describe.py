@@ -16,6 +16,7 @@ from typing import Any
 
 from backends.runs.fit.cards import card, card_name, from_ollama_show
 from backends.runs.fit.model import FitInputError, ModelDesc, read_gguf
+from backends.servers.registry import traits
 
 LMSTUDIO_MODEL_DIRS = ("~/.lmstudio/models", "~/.cache/lm-studio/models")  # LM Studio ≥ 0.3 and older
 
@@ -96,11 +97,12 @@ def describe(pattern: Any, *, timeout_s: float = 2.0, network: bool = True) -> M
         return _from_model_path(pattern.model_path, pattern.model)
     reasons: list[str] = []
     desc: ModelDesc | None = None
-    if network and pattern.backend == "llamacpp":
+    where = traits(pattern.backend).model_file
+    if network and where == "props":
         desc = _llamacpp_props(pattern, timeout_s, reasons)
-    elif network and pattern.backend == "ollama":
+    elif network and where == "ollama-show":
         desc = _ollama(pattern, timeout_s, reasons)
-    elif pattern.backend == "lmstudio":
+    elif where == "lmstudio-folder":
         found = _lmstudio_file(pattern.model)
         if found:
             desc = read_gguf(found, name=pattern.model)
