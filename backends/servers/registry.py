@@ -111,7 +111,7 @@ _TRAITS: dict[BackendKind, KindTraits] = {
         model_file="lmstudio-folder",
         load_estimate="lms",
         runs_llamacpp=True,
-    ),  # fmt: skip
+    ),
     "openai": KindTraits(),
 }
 
