@@ -69,7 +69,7 @@ def history_chart(records: Iterable[RunRecord], patterns: Sequence[str] = ()) ->
     """Decode tok/s of every successful run over time, one line per pattern."""
     per: dict[str, list[tuple[float, float]]] = {}
     for r in records:
-        if not r.ok or r.decode_tps is None or (patterns and r.pattern not in patterns):
+        if not r.ok or r.warmup or r.decode_tps is None or (patterns and r.pattern not in patterns):
             continue
         t = _seconds(r.started_at)
         if t is not None:

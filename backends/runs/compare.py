@@ -121,7 +121,7 @@ def compare(records: Iterable[RunRecord], by: By = "version", patterns: Sequence
     """Each pattern's groups in time order, each compared with the one before it."""
     per: dict[str, dict[str, list[RunRecord]]] = {}
     for r in records:
-        if patterns and r.pattern not in patterns:
+        if r.warmup or (patterns and r.pattern not in patterns):
             continue
         per.setdefault(r.pattern, {}).setdefault(group_key(r, by), []).append(r)
     out: list[Change] = []

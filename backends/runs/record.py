@@ -94,6 +94,11 @@ class RunRecord:
     model_size_bytes: int | None = None
     tune_id: str | None = None  # set on the runs of one `gptoss-top tune`
 
+    @property
+    def warmup(self) -> bool:
+        """A tune's warm-up run (stored with repeat 0): kept in the store, never in a mean or a chart."""
+        return self.repeat == 0
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

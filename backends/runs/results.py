@@ -117,7 +117,8 @@ def summarize(records: Iterable[RunRecord]) -> list[Summary]:
     """Group by pattern and settings, in first-seen order; mean ± sd over the runs that worked."""
     groups: dict[tuple[str, str], list[RunRecord]] = {}
     for r in records:
-        groups.setdefault((r.pattern, settings_of(r)), []).append(r)
+        if not r.warmup:
+            groups.setdefault((r.pattern, settings_of(r)), []).append(r)
     out = []
     for (name, settings), rs in groups.items():
         ok = [r for r in rs if r.ok]

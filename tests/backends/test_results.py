@@ -95,3 +95,26 @@ def test_table_is_aligned_text() -> None:
     out = render([rec("A", 1.0), rec("B-long-name", 22.5)], "table").splitlines()
     assert out[0].split() == ["pattern", "settings", "tok/s", "TTFT", "s", "runs", "source"]
     assert len({len(x) for x in out[:2]}) == 1
+
+
+def test_a_tunes_warm_up_runs_are_stored_but_never_averaged() -> None:
+    """tune stores its warm-up after each load with repeat 0; summaries, compare and the history skip it."""
+    from backends.runs.charts import history_chart
+    from backends.runs.compare import compare
+    from backends.runs.record import RunRecord
+    from backends.runs.results import summarize
+
+    def rec(repeat: int, tps: float, day: str, version: str) -> RunRecord:
+        return RunRecord(pattern="A", backend="ollama", url="http://127.0.0.1:11434", model="m", context_length=4096,
+                         gpu_layers=24, repeat=repeat, started_at=f"2026-11-{day}T10:00:00+00:00", ok=True,
+                         decode_tps=tps, server_version=version)  # fmt: skip
+
+    runs = [rec(0, 5.0, "01", "0.11"), rec(1, 100.0, "01", "0.11"), rec(2, 102.0, "01", "0.11"),
+            rec(0, 7.0, "02", "0.12"), rec(1, 90.0, "02", "0.12"), rec(2, 92.0, "02", "0.12")]  # fmt: skip
+    [s1, s2] = summarize(runs[:3]), summarize(runs[3:])
+    assert (s1[0].runs, s1[0].decode_mean) == (2, 101.0)
+    assert (s2[0].runs, s2[0].decode_mean) == (2, 91.0)
+    [change] = compare(runs, by="version")
+    assert (change.before.runs, change.after.runs) == (2, 2)
+    ys = [y for s in history_chart(runs).series for y in s.ys]
+    assert sorted(ys) == [90.0, 92.0, 100.0, 102.0]
