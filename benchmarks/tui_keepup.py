@@ -99,7 +99,7 @@ def child_headless(tokens: int, rate: float, out: Path) -> None:
     from backends.runs.session import run_pattern
 
     cpu0 = time.process_time()
-    rec = asyncio.run(run_pattern(pattern(tokens), PacedBackend(tokens, rate)))  # type: ignore[arg-type]
+    rec = asyncio.run(run_pattern(pattern(tokens), PacedBackend(tokens, rate)))
     out.write_text(json.dumps({"total_s": rec.total_s, "ok": rec.ok, "tokens": rec.completion_tokens,
                                "cpu_s": time.process_time() - cpu0}))  # fmt: skip
 
@@ -117,7 +117,7 @@ def child_tui(tokens: int, rate: float, out: Path) -> None:
         sampler = Sampler(interval_s=1.0)  # as the real app runs: probes on during the run
     except Exception:
         sampler = None
-    app = make_app(patterns=[p], pool_factory=lambda _: backend, sampler=sampler,  # type: ignore[arg-type,return-value]
+    app = make_app(patterns=[p], pool_factory=lambda _: backend, sampler=sampler,
                    store=ResultsStore(out.with_suffix(".jsonl")))  # fmt: skip
 
     async def go() -> None:
