@@ -6,21 +6,23 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from backends.base import Backend
-from backends.probes.sampler import HardwareSampler
-from backends.runs.patterns import Pattern
 from backends.runs.pool import BackendPool
 from backends.runs.results import ResultsStore
-from backends.runs.stats import Clock
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 from tui.services import Services, file_hosts, find_default_file
+
+if TYPE_CHECKING:  # annotations only
+    from backends.base import Backend
+    from backends.probes.sampler import HardwareSampler
+    from backends.runs.patterns import Pattern
+    from backends.runs.stats import Clock
 
 
 class GptossTop(App[int]):

@@ -9,13 +9,15 @@ progress) coalesces (`can_replace`): a slow screen skips stale ones instead of w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from backends.runs.health import HealthReport
-from backends.runs.patterns import Pattern
-from backends.runs.pool import BackendKey
-from backends.runs.record import RunRecord
+if TYPE_CHECKING:  # annotations only: the health checks and the pool load after the first frame
+    from backends.runs.health import HealthReport
+    from backends.runs.patterns import Pattern
+    from backends.runs.pool import BackendKey
+    from backends.runs.record import RunRecord
 
 
 @dataclass

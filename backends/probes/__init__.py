@@ -7,6 +7,8 @@ off the event loop and answers the run record's memory peaks. Nothing here impor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from backends.probes.model import (
     PRESSURE_LEVELS,
     AppleSample,
@@ -21,7 +23,24 @@ from backends.probes.model import (
     Snapshot,
     worse_pressure,
 )
-from backends.probes.sampler import Sampler, compute_peaks, detect_probes, merge, to_dict
+
+if TYPE_CHECKING:
+    from backends.probes.sampler import Sampler, compute_peaks, detect_probes, merge, to_dict
+
+# The sampler (asyncio, psutil) loads on first use: a pattern file's `[hosts]` check imports this
+# package, and the TUI's first frame should not wait for it (PEP 562 module __getattr__).
+_LAZY = {"Sampler", "compute_peaks", "detect_probes", "merge", "to_dict"}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from backends.probes import sampler
+
+    value: object = getattr(sampler, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "PRESSURE_LEVELS",

@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import Callable, Hashable, Mapping
 
 from backends.base import Backend, Endpoint, ServerOptions
-from backends.probes.remote.registry import remote_command
 from backends.runs.patterns import Pattern
 from backends.servers.registry import factory, launches_server, make_backend
 
@@ -30,7 +29,11 @@ class BackendPool:
 
     def _make(self, p: Pattern) -> Backend:
         endpoint = Endpoint(p.url, p.api_key(), timeout_s=p.timeout_s)
-        remote = remote_command(self.hosts.get(p.host)) if p.host else ()
+        remote: tuple[str, ...] = ()
+        if p.host:  # the remote registry (and its HTTP client) only for a pattern on another host
+            from backends.probes.remote.registry import remote_command
+
+            remote = remote_command(self.hosts.get(p.host))
         managed = launches_server(p.backend, p.model_path)
         options = ServerOptions(managed=managed, server_bin=p.server_bin, remote_command=remote,
                                 exo_bench=p.server_stats == "exo-bench")  # fmt: skip

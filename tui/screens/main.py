@@ -8,7 +8,7 @@ panels redraw at the sampler's interval; the backend's health is asked every few
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,25 +20,20 @@ from textual.widgets import Footer, OptionList, Static
 from textual.worker import Worker
 
 from backends.base import Health, LoadedModel
-from backends.probes.model import Snapshot
-from backends.probes.remote.registry import host_title, sampler_for
-from backends.runs import health
-from backends.runs.health import HealthReport
 from backends.runs.patterns import Pattern
-from backends.runs.pool import BackendKey
-from backends.runs.results import export
 from tui.live import LiveRun
 from tui.messages import HealthChecked
-from tui.screens.fleet import apply_hosts
 from tui.screens.runs import RunControl
 from tui.services import Services
 from tui.widgets.hardware import HardwarePanel
 from tui.widgets.header import HeaderBar
-from tui.widgets.history import HistoryPanel
 from tui.widgets.output import OutputPanel
 from tui.widgets.patterns import PatternList
-from tui.widgets.results import ResultsPanel
 from tui.widgets.throughput import ThroughputPanel
+
+if TYPE_CHECKING:  # what the first frame does not need loads after it (health, remote hosts, export)
+    from backends.probes.model import Snapshot
+    from backends.runs.pool import BackendKey
 
 VIEWS = ("output", "hardware", "results", "history")
 EXPORT_FORMATS = ("markdown", "csv", "json", "svg")  # svg: the results chart, for a blog post
@@ -108,7 +103,7 @@ class MainScreen(RunControl):
     def on_mount(self) -> None:
         self.query_one("#patterns-box").border_title = "Patterns"
         self.add_class("-view-output")
-        self._show_patterns()
+        self._show_patterns(fit=False)  # the fit marks come after the first frame (_mount_views)
         self._flush_timer = self.set_interval(FLUSH_S, self._flush, pause=True)
         s = self.services
         if s.sampler is not None:
@@ -121,6 +116,9 @@ class MainScreen(RunControl):
     async def _mount_views(self) -> None:
         # Hidden at first in the compact layout, and composing them (a DataTable and all) is a
         # quarter of the time to first frame on a slow machine: they come in right after it.
+        from tui.widgets.history import HistoryPanel
+        from tui.widgets.results import ResultsPanel
+
         hardware, results = HardwarePanel(id="hardware"), ResultsPanel(id="results")
         await self.query_one("#views").mount(hardware, results, HistoryPanel(id="history"))
         if self.services.sampler is None:
@@ -132,6 +130,7 @@ class MainScreen(RunControl):
             hardware.show_loaded(*self._health)
         results.show(self.services.records)
         self._show_fit()
+        self._estimate_fit()  # reads model files (GGUF headers) in a thread: not while the first frame draws
         # The first health check imports the server kind's module (in a thread, but it holds the
         # GIL most of the time): after the first frame, not racing it.
         self._first_frame_done = True
@@ -144,11 +143,12 @@ class MainScreen(RunControl):
         if self.services.sampler is not None:
             self._refresh_hardware()
 
-    def _show_patterns(self) -> None:
+    def _show_patterns(self, fit: bool = True) -> None:
         s = self.services
         plist = self.query_one(PatternList)
         plist.set_patterns(s.patterns)
-        self._estimate_fit()
+        if fit:
+            self._estimate_fit()
         hint = self.query_one("#patterns-hint", Static)
         hint.update("" if s.patterns else s.no_patterns_hint())
         hint.display = not s.patterns
@@ -238,6 +238,8 @@ class MainScreen(RunControl):
         if self.services.pattern_path is None:
             self.notify("no pattern file to reload", severity="warning")
             return
+        from tui.screens.fleet import apply_hosts
+
         self.services.load()
         self.run_worker(apply_hosts(self.services), group="hosts")
         self.query_one(OutputPanel).show_error(None)
@@ -271,6 +273,8 @@ class MainScreen(RunControl):
     @work(exclusive=True, group="history", exit_on_error=False)
     async def _show_history(self) -> None:
         """Every stored run, read off the event loop (the file grows with every run ever made)."""
+        from tui.widgets.history import HistoryPanel
+
         records = await asyncio.to_thread(self.services.store.load)
         if history := self._panel(HistoryPanel):
             history.show(records)
@@ -305,6 +309,9 @@ class MainScreen(RunControl):
     async def _poll_health(self, quiet: bool = False) -> None:
         """Ask the server how it is. `quiet` (the periodic tick): when nothing changed since the last
         answer, skip the loaded-model requests and the redraw; an idle `top` should cost nothing."""
+        from backends.runs import health
+        from backends.runs.health import HealthReport
+
         p = self.running_pattern or self.current
         if p is None:
             return
@@ -339,6 +346,8 @@ class MainScreen(RunControl):
     def _refresh_hardware(self) -> None:
         if not (self.view == "hardware" or self.has_class("-roomy")):
             return  # hidden: drawn when it is shown (idle CPU is the point of a `top`)
+        from backends.probes.remote.registry import host_title, sampler_for
+
         hardware = self._panel(HardwarePanel)
         # The hardware of the selected pattern's host; its name in the titles when the file has hosts.
         pattern = self.running_pattern or self.current
@@ -358,6 +367,9 @@ class MainScreen(RunControl):
         if not records:
             self.notify("nothing to export yet — run a pattern first", severity="warning")
             return
+        from backends.runs.results import export
+        from tui.widgets.results import ResultsPanel
+
         try:
             paths = [export(records, fmt, self.services.export_dir) for fmt in EXPORT_FORMATS]
         except OSError as e:

@@ -15,22 +15,22 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from backends.runs import session
 from backends.runs.patterns import Pattern
-from backends.runs.record import RunRecord
-from backends.runs.session import RunContext
-from backends.runs.sweep import run_sweep
 from tui.live import LiveRun
 from tui.messages import RunFinished, RunProgress, RunsEnded, RunStarted
 from tui.services import Services
-from tui.widgets.hardware import HardwarePanel
 from tui.widgets.header import HeaderBar
-from tui.widgets.history import HistoryPanel
 from tui.widgets.output import OutputPanel
-from tui.widgets.results import ResultsPanel
 from tui.widgets.throughput import ThroughputPanel
 
-PanelT = TypeVar("PanelT", HardwarePanel, ResultsPanel, HistoryPanel)
+if TYPE_CHECKING:  # the run pipeline and the views mounted later load after the first frame
+    from backends.runs import session
+    from backends.runs.record import RunRecord
+    from tui.widgets.hardware import HardwarePanel
+    from tui.widgets.history import HistoryPanel
+    from tui.widgets.results import ResultsPanel
+
+PanelT = TypeVar("PanelT", "HardwarePanel", "ResultsPanel", "HistoryPanel")
 WHAT_TO_DO = {
     "server_unreachable": "start the server, or fix `url` in the pattern file; r retries",
     "load_refused": "lower context_length or gpu_layers in the pattern, or free memory; r retries",
@@ -110,6 +110,9 @@ class RunControl(Screen[None]):
 
     @work(exclusive=True, group="run", exit_on_error=False)
     async def _run(self, patterns: list[Pattern], sweep: bool) -> None:
+        from backends.runs.session import RunContext
+        from backends.runs.sweep import run_sweep
+
         s = self.services
         ctx = RunContext(clock=s.clock, sampler=s.sampler, live=self.live, report=self._reporter(sweep))
         assert self._flush_timer is not None
@@ -123,6 +126,7 @@ class RunControl(Screen[None]):
     def _reporter(self, sweep: bool) -> session.Report:
         """The run's lifecycle as messages. Called in the worker, in order with the tokens, so the
         live buffers are switched here and the messages carry what they need of them."""
+        from backends.runs import session
 
         def report(event: session.RunEvent) -> None:
             if isinstance(event, session.RunStarted):
@@ -162,6 +166,8 @@ class RunControl(Screen[None]):
         s = self.services
         s.records.append(rec)
         self.query_one(ThroughputPanel).show_final(rec, message.spark)
+        from tui.widgets.results import ResultsPanel
+
         if results := self._panel(ResultsPanel):
             results.show(s.records)
         if self.view == "history":
