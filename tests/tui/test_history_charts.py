@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 from textual.widget import Widget
 
 from backends.runs.charts import history_chart, nice_ticks, results_chart, to_svg, tune_chart
@@ -139,12 +140,26 @@ async def test_history_panel_lists_the_version_change() -> None:
         assert panel.query_one(ChartView).render_values() == ["A: 28 runs, last 122.4"]
 
 
+async def chart_drawn(pilot: Pilot[None], panel: Widget) -> None:
+    """The panels mount their chart with the first figures to draw (textual-plot and numpy stay out of an
+    idle screen's memory): wait until it is mounted and sized, then a frame for its drawing."""
+    for _ in range(100):
+        views = panel.query(ChartView)
+        if views and views.first().is_mounted and views.first().size.height:
+            break
+        await pilot.pause()
+    else:
+        raise AssertionError("the chart was never mounted")
+    await pilot.pause()
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_history_snapshot(snap_compare: Snap, size: tuple[int, int]) -> None:
     panel = HistoryPanel()
 
-    async def show(pilot: object) -> None:
+    async def show(pilot: Pilot[None]) -> None:
         panel.show(history_records())
+        await chart_drawn(pilot, panel)
 
     assert snap_compare(One(panel), terminal_size=size, run_before=show)
 
@@ -153,8 +168,9 @@ def test_history_snapshot(snap_compare: Snap, size: tuple[int, int]) -> None:
 def test_results_chart_snapshot(snap_compare: Snap, size: tuple[int, int]) -> None:
     panel = ResultsPanel()
 
-    async def show(pilot: object) -> None:
+    async def show(pilot: Pilot[None]) -> None:
         panel.show(seed_records())
+        await chart_drawn(pilot, panel)
 
     assert snap_compare(One(panel), terminal_size=size, run_before=show)
 
@@ -165,8 +181,9 @@ def test_no_color_snapshot(snap_compare: Snap, monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("NO_COLOR", "1")
     panel: HistoryPanel | ResultsPanel = HistoryPanel() if which == "history" else ResultsPanel()
 
-    async def show(pilot: object) -> None:
+    async def show(pilot: Pilot[None]) -> None:
         panel.show(history_records() if isinstance(panel, HistoryPanel) else seed_records())
+        await chart_drawn(pilot, panel)
 
     app = One(panel)
     assert snap_compare(app, terminal_size=(80, 24), run_before=show)

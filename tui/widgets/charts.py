@@ -79,6 +79,10 @@ class ChartView(PlotWidget):
 
     def on_mount(self) -> None:
         self.margin_top, self.margin_bottom, self.margin_left = 1, 1, 6
+        if self.chart is not None:  # shown before it was mounted: drawn once the layout has sized it
+            self.call_after_refresh(self._redraw)
+
+    def _redraw(self) -> None:
         if self.chart is not None:
             self._draw(self.chart)
 

@@ -29,10 +29,7 @@ class HistoryPanel(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        # textual-plot and numpy load here, when the view is mounted after the first frame, not at start-up.
-        from tui.widgets.charts import ChartView
-
-        yield ChartView(id="history-chart")
+        # The chart (textual-plot and numpy, ~16 MB) is mounted with the first run to draw (show).
         yield Static(id="history-changes")
 
     def on_mount(self) -> None:
@@ -41,7 +38,12 @@ class HistoryPanel(Vertical):
     def show(self, records: Sequence[RunRecord], patterns: Sequence[str] = ()) -> None:
         chart = history_chart(records, patterns)
         self.set_class(chart.empty, "-empty")
-        self.query_one("#history-chart", _chart_view()).show(chart)
+        if view := self.query("#history-chart"):
+            view.first(_chart_view()).show(chart)
+        elif not chart.empty:  # textual-plot and numpy load now, not for an idle screen with nothing to plot
+            new = _chart_view()(id="history-chart")
+            new.show(chart)  # drawn when mounted
+            self.mount(new, before="#history-changes")
         self.query_one("#history-changes", Static).update(self.changes_text(records, patterns))
         runs = sum(len(s.ys) for s in chart.series)
         self.border_subtitle = f"{runs} runs, {len(chart.series)} patterns" if runs else ""

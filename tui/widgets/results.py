@@ -100,10 +100,7 @@ class ResultsPanel(Vertical):
         table: DataTable[str | Text] = DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
         table.can_focus = False
         yield table
-        # textual-plot and numpy load here, when the view is mounted after the first frame, not at start-up.
-        from tui.widgets.charts import ChartView
-
-        yield ChartView(id="chart")
+        # The chart (textual-plot and numpy, ~16 MB) is mounted with the first result to draw (_draw_chart).
         yield Static(id="exported")
 
     def on_mount(self) -> None:
@@ -152,7 +149,12 @@ class ResultsPanel(Vertical):
     def _draw_chart(self) -> None:
         chart = results_chart(self._records)
         self.set_class(chart.empty, "-empty")
-        self.query_one("#chart", _chart_view()).show(chart)
+        if view := self.query("#chart"):
+            view.first(_chart_view()).show(chart)
+        elif not chart.empty:  # textual-plot and numpy load now, not for an idle screen with nothing to plot
+            new = _chart_view()(id="chart")
+            new.show(chart)  # drawn when mounted
+            self.mount(new, before="#exported")
 
 
 def _chart_view() -> type[ChartView]:
