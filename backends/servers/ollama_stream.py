@@ -123,6 +123,7 @@ class OllamaStreamDecoder:
         return out
 
 
-def events_from_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
-    """Raw bytes of an Ollama stream → events. Raises StreamBroken if it ends before `done: true`."""
-    return decode(chunks, OllamaStreamDecoder())
+def events_from_ndjson(chunks: AsyncIterator[bytes], pace_s: float = 0.0) -> AsyncIterator[StreamEvent]:
+    """Raw bytes of an Ollama stream → events. Raises StreamBroken if it ends before `done: true`.
+    `pace_s`: see `framing.decode`."""
+    return decode(chunks, OllamaStreamDecoder(), pace_s)

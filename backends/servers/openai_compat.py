@@ -56,11 +56,14 @@ def chat_body(request: ChatRequest, *, reasoning_effort: bool = True) -> dict[st
     return body
 
 
-async def stream_chat(http: Http, body: dict[str, Any], path: str = CHAT_PATH) -> AsyncIterator[StreamEvent]:
-    """POST a streaming chat and yield its events; closing this iterator closes the connection."""
+async def stream_chat(
+    http: Http, body: dict[str, Any], path: str = CHAT_PATH, *, pace_s: float = 0.0
+) -> AsyncIterator[StreamEvent]:
+    """POST a streaming chat and yield its events; closing this iterator closes the connection.
+    `pace_s`: wait between reads once tokens flow (`framing.decode`); for servers that time themselves."""
     try:
         async with http.stream("POST", path, json=body) as chunks:
-            async for event in events_from_sse_bytes(chunks):
+            async for event in events_from_sse_bytes(chunks, pace_s):
                 yield event
     except BackendError as e:
         raise http.clean(e) from None

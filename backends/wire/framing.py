@@ -7,11 +7,15 @@ U+FFFD, and a malformed JSON line is reported as a `Malformed` record for the ca
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
+
+from backends.base import ContentDelta, ReasoningDelta
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -168,12 +172,42 @@ class Decoder(Protocol[T_co]):
         ...
 
 
-async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co]) -> AsyncIterator[T_co]:
-    """The one decode loop: feed each read, yield what it completed, stop at the end marker, close."""
-    async for chunk in chunks:
-        for item in decoder.feed(chunk):
+# While tokens stream from a server that times itself, this process wakes for the socket about once
+# in this interval. A server sends each token as it is made (hundreds of writes a second); waking for
+# each one costs little CPU, but on a machine whose cores all run the model (llama.cpp's threads meet at
+# a barrier every layer) every wake-up stalls the model: measured with benchmarks/observer.py, reading
+# per token cost `bench` about a tenth of the server's decode rate on 2 cores. Once tokens flow, a read
+# that had to wait for the network (the buffered data is all read) is followed by a pause, so the
+# tokens of the interval arrive together and are read without waiting. The first token is read at once
+# (TTFT stays exact); the run's rates are the server's own; the client's own decode rate may end up to
+# one interval late.
+READ_PACE_S = 0.05
+_WAITED_S = 0.001  # a read that took longer than this waited for the network, not for the buffer
+
+
+async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co], pace_s: float = 0.0) -> AsyncIterator[T_co]:
+    """The one decode loop: feed each read, yield what it completed, stop at the end marker, close.
+
+    `pace_s`: once a token (reasoning or answer text) has arrived, pause this long after each read that
+    waited for the network. Each pause is followed by reading all that arrived meanwhile, so a
+    fast stream is never left behind: the socket buffers hold far more than one interval of tokens."""
+    flowing = False
+    clock = time.monotonic
+    it = aiter(chunks)
+    while True:
+        asked = clock()
+        try:
+            chunk = await anext(it)
+        except StopAsyncIteration:
+            break
+        got = clock()
+        items = decoder.feed(chunk)
+        for item in items:
             yield item
         if decoder.done:
             break
+        flowing = flowing or any(isinstance(i, ReasoningDelta | ContentDelta) for i in items)
+        if pace_s and flowing and got - asked > _WAITED_S:
+            await asyncio.sleep(pace_s)
     for item in decoder.close():
         yield item

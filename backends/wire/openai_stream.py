@@ -268,6 +268,7 @@ class OpenAIStreamDecoder:
         return out
 
 
-def events_from_sse_bytes(chunks: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
-    """OpenAI-style SSE bytes → stream events. Raises StreamBroken when the stream ends abnormally."""
-    return decode(chunks, OpenAIStreamDecoder())
+def events_from_sse_bytes(chunks: AsyncIterator[bytes], pace_s: float = 0.0) -> AsyncIterator[StreamEvent]:
+    """OpenAI-style SSE bytes → stream events. Raises StreamBroken when the stream ends abnormally.
+    `pace_s`: see `framing.decode`."""
+    return decode(chunks, OpenAIStreamDecoder(), pace_s)

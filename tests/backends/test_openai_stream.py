@@ -161,3 +161,61 @@ def test_think_tags_split_one_character_at_a_time() -> None:
     out.extend(s.flush())
     assert "".join(e.text for e in out if isinstance(e, ReasoningDelta)) == "a<b"
     assert "".join(e.text for e in out if isinstance(e, ContentDelta)) == "c <x"
+
+
+async def test_reads_are_paced_once_tokens_flow_and_not_before() -> None:
+    """Once tokens flow, the client waits for the network about once per `pace_s` instead of once per
+    token (fewer wake-ups while the model decodes); the first token is read as soon as it is sent."""
+    import asyncio
+    import time
+
+    def frame(delta: str) -> bytes:
+        return b'data: {"choices":[{"index":0,"delta":' + delta.encode() + b"}]}\n\n"
+
+    async def run(pace: float) -> tuple[list[str], int, float]:
+        """A server writing a token every 5 ms for 0.3 s; returns the texts, how many reads waited for
+        the network, and how long after it was sent the first token was read."""
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        sent_first = 0.0
+
+        async def server() -> None:
+            nonlocal sent_first
+            await queue.put(frame('{"role":"assistant","content":null}'))
+            for i in range(60):
+                await asyncio.sleep(0.005)
+                if i == 0:
+                    sent_first = time.monotonic()
+                await queue.put(frame(json.dumps({"content": f"t{i}"})))
+            await queue.put(b"data: [DONE]\n\n")
+            await queue.put(None)
+
+        waited = 0
+
+        async def source() -> AsyncIterator[bytes]:
+            nonlocal waited
+            while True:
+                if queue.empty():
+                    waited += 1
+                chunk = await queue.get()
+                if chunk is None:
+                    return
+                yield chunk
+
+        task = asyncio.create_task(server())
+        texts: list[str] = []
+        first_read = 0.0
+        async for e in events_from_sse_bytes(source(), pace):
+            if isinstance(e, ContentDelta):
+                first_read = first_read or time.monotonic()
+                texts.append(e.text)
+        await task
+        return texts, waited, first_read - sent_first
+
+    want = [f"t{i}" for i in range(60)]
+    texts, unpaced_waits, _ = await run(0.0)
+    assert texts == want
+    texts, paced_waits, first_lag = await run(0.05)
+    assert texts == want
+    assert unpaced_waits >= 40  # one wake-up per token
+    assert paced_waits <= 20  # about one per 50 ms of a 0.3 s stream
+    assert first_lag < 0.03  # the first token is not held back
