@@ -2,7 +2,7 @@
 
 A run streams in an exclusive worker. Its start, progress and end come back as messages
 (`tui.messages`), posted in order with its tokens; the tokens themselves wait in `LiveRun`'s buffers
-until the screen drains them (at most ten times a second), and only into the run they belong to.
+until the screen drains them (four times a second), and only into the run they belong to.
 """
 
 from __future__ import annotations

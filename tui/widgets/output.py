@@ -1,10 +1,11 @@
 """The streamed text: reasoning (plain, dimmed, foldable) above the answer, and an error banner.
 
 The answer renders as Markdown while it streams (gpt-oss answers in headings, lists, tables and code).
-Text reaches the panel at most ten times a second (the screen's flush); the Markdown widget is then
+Text reaches the panel at most four times a second (the screen's flush); the Markdown widget is then
 appended to as Textual's MarkdownStream does it — one append at a time, whatever arrived meanwhile
 joined into the next — and paced as well: each append re-lays out the growing document, so after one
-that took t seconds the next waits 9·t, and a backlog goes in pieces of at most CHUNK characters.
+that took t seconds the next waits 9·t (and at least MIN_GAP_S), and a backlog goes in pieces of at most
+CHUNK characters.
 Markdown thus takes at most a tenth of the event loop however fast a model streams (at 5,000 tok/s it
 falls behind and catches up after the run), and the stream itself is never held up. The raw text is kept beside it in a
 StreamText; `toggle_raw` shows that instead (and the Markdown is not fed while it is shown).
@@ -47,6 +48,10 @@ class OutputPanel(Vertical):
     _mid_word = False  # the reasoning so far ends inside a word
     DUTY = 9.0  # after an append that took t, the next waits DUTY·t: Markdown gets ≤ 1/(1+DUTY) of the loop
     CHUNK = 1200  # characters per append at most (about 300 tokens): no append holds the loop long
+    # Markdown is parsed again and laid out at most twice a second while the answer streams: it is the
+    # most costly thing the screen does during a run (benchmarks/observer.py); the raw view and the
+    # reasoning still follow every flush.
+    MIN_GAP_S = 0.5
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -147,7 +152,7 @@ class OutputPanel(Vertical):
         started = time.monotonic()
         await self.markdown.append(text)
         done = time.monotonic()
-        self._next_append = done + self.DUTY * (done - started)
+        self._next_append = done + max(self.DUTY * (done - started), self.MIN_GAP_S)
         if not self.answer_box.is_anchored:
             self.call_after_refresh(self._follow)
         if self._pending:
