@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -46,3 +48,39 @@ def test_pattern_file_read_is_light() -> None:
     mods = _loaded_after("from backends.runs.patterns import load_patterns")
     assert "httpx" not in mods
     assert "backends.probes.sampler" not in mods  # asyncio, psutil
+
+
+IDLE_SCREEN = """
+import asyncio, socket, sys
+from backends.runs.patterns import Pattern
+from tui.app import make_app
+
+with socket.socket() as s:  # a loopback port nobody listens on: the health poll runs and fails
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+pattern = Pattern("idle", "openai", f"http://127.0.0.1:{port}", "m", "hi")
+
+async def main() -> None:
+    app = make_app(patterns=[pattern], health_interval=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.main._first_frame_done and app.main.query("#history"):
+                break
+        await pilot.pause(0.5)  # health polls, the fit marks
+        assert app.main._first_frame_done
+        print("HEAVY", " ".join(sorted(sys.modules)))
+
+asyncio.run(main())
+"""
+
+
+def test_idle_screen_leaves_the_charts_and_numpy_unloaded(tmp_path: Path) -> None:
+    # Every view mounted, nothing run and nothing stored: no chart to draw, so textual-plot and numpy
+    # (~16 MB of an idle `top`) stay out, as do gguf and the Prometheus parser.
+    env = {**os.environ, "GPTOSS_TOP_DATA_DIR": str(tmp_path), "GPTOSS_TOP_CONFIG_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", IDLE_SCREEN], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    mods = set(out.stdout.split("HEAVY", 1)[1].split())
+    assert "tui.widgets.results" in mods and "backends.runs.health" in mods  # the views and health ran
+    assert not {m for m in mods for h in ("numpy", "textual_plot", "gguf", "prometheus_client") if m == h}
