@@ -41,7 +41,11 @@ def test_tui_start_does_not_load_heavy_modules() -> None:
         "import tui.app, tui.screens.main, tui.widgets.hardware, tui.widgets.output, tui.widgets.throughput"
     )
     assert "textual" in mods  # the check itself is real: the TUI was loaded
-    assert not {m for m in mods for h in HEAVY_BEFORE_FIRST_FRAME if m == h or m.startswith(h + ".")}
+    assert not loaded(mods, HEAVY_BEFORE_FIRST_FRAME)
+
+
+def loaded(mods: set[str], packages: tuple[str, ...]) -> set[str]:
+    return {m for m in mods for p in packages if m == p or m.startswith(p + ".")}
 
 
 def test_pattern_file_read_is_light() -> None:
@@ -54,6 +58,16 @@ IDLE_SCREEN = """
 import asyncio, socket, sys
 from backends.runs.patterns import Pattern
 from tui.app import make_app
+from tui.screens.main import MainScreen
+
+at_first_frame: list[str] = []
+after_first_refresh = MainScreen._mount_views
+
+async def mount_views(self: MainScreen) -> None:  # runs once the first frame is drawn
+    at_first_frame.extend(sys.modules)
+    await after_first_refresh(self)
+
+MainScreen._mount_views = mount_views
 
 with socket.socket() as s:  # a loopback port nobody listens on: the health poll runs and fails
     s.bind(("127.0.0.1", 0))
@@ -61,7 +75,7 @@ with socket.socket() as s:  # a loopback port nobody listens on: the health poll
 pattern = Pattern("idle", "openai", f"http://127.0.0.1:{port}", "m", "hi")
 
 async def main() -> None:
-    app = make_app(patterns=[pattern], health_interval=0.2)
+    app = make_app(patterns=[pattern])
     async with app.run_test(size=(120, 40)) as pilot:
         for _ in range(200):
             await pilot.pause(0.02)
@@ -69,18 +83,20 @@ async def main() -> None:
                 break
         await pilot.pause(0.5)  # health polls, the fit marks
         assert app.main._first_frame_done
-        print("HEAVY", " ".join(sorted(sys.modules)))
+        print("FIRST", " ".join(at_first_frame), "IDLE", " ".join(sys.modules))
 
 asyncio.run(main())
 """
 
 
-def test_idle_screen_leaves_the_charts_and_numpy_unloaded(tmp_path: Path) -> None:
-    # Every view mounted, nothing run and nothing stored: no chart to draw, so textual-plot and numpy
-    # (~16 MB of an idle `top`) stay out, as do gguf and the Prometheus parser.
+def test_first_frame_and_idle_screen_leave_heavy_modules_unloaded(tmp_path: Path) -> None:
+    # At the first frame: none of the heavy modules (the health check, fit and HTTP client come after
+    # it). Idle with every view mounted, nothing run and nothing stored: no chart to draw, so
+    # textual-plot and numpy (~16 MB of an idle `top`) stay out, as do gguf and the Prometheus parser.
     env = {**os.environ, "GPTOSS_TOP_DATA_DIR": str(tmp_path), "GPTOSS_TOP_CONFIG_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", IDLE_SCREEN], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    mods = set(out.stdout.split("HEAVY", 1)[1].split())
-    assert "tui.widgets.results" in mods and "backends.runs.health" in mods  # the views and health ran
-    assert not {m for m in mods for h in ("numpy", "textual_plot", "gguf", "prometheus_client") if m == h}
+    first, idle = (set(part.split()) for part in out.stdout.split("FIRST", 1)[1].split("IDLE"))
+    assert "textual" in first and not loaded(first, HEAVY_BEFORE_FIRST_FRAME)
+    assert "tui.widgets.results" in idle and "backends.runs.health" in idle  # the views and health ran
+    assert not loaded(idle, ("numpy", "textual_plot", "gguf", "prometheus_client"))
