@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable
@@ -33,18 +34,36 @@ class GptossTop(App[int]):
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, sampler_factory: Callable[[], HardwareSampler | None] | None = None) -> None:
         super().__init__()
         self.services = services
         self._closed = False
+        self._sampler_factory = sampler_factory  # the probes, detected after the first frame
 
     async def on_mount(self) -> None:
+        self.services.pool.hosts = dict(self.services.hosts)  # `lms` runs on an ssh:// host
+        if self._sampler_factory is None:
+            await self._start_sampler()
+            await self.push_screen(MainScreen(self.services))
+            return
+        # Detecting the probes (NVML, sysfs) takes a while on a slow machine: after the first frame.
+        await self.push_screen(MainScreen(self.services, hardware_pending=True))
+        self.call_after_refresh(self._start_late, self._sampler_factory)
+
+    async def _start_late(self, factory: Callable[[], HardwareSampler | None]) -> None:
+        sampler = await asyncio.to_thread(factory)
+        if self._closed:
+            return
+        self.services.sampler = sampler
+        await self._start_sampler()
+        self.main.hardware_started()
+
+    async def _start_sampler(self) -> None:
         if self.services.hosts:
             from backends.probes.remote.registry import with_hosts
 
             s = self.services
             s.sampler = with_hosts(s.sampler, s.hosts, s.interval)
-            s.pool.hosts = dict(s.hosts)  # `lms` runs on an ssh:// host
         sampler = self.services.sampler
         if sampler is not None:
             try:
@@ -52,7 +71,6 @@ class GptossTop(App[int]):
             except Exception as e:
                 self.services.sampler = None
                 self.notify(f"hardware probes failed to start: {e}", severity="warning")
-        await self.push_screen(MainScreen(self.services))
 
     @property
     def main(self) -> MainScreen:
@@ -123,6 +141,7 @@ def make_app(
     interval: float = 1.0,
     health_interval: float = 3.0,
     export_dir: str | Path | None = None,
+    sampler_factory: Callable[[], HardwareSampler | None] | None = None,
 ) -> GptossTop:
     """The app with everything injectable; a bad pattern file is shown in the UI, not raised."""
     services = Services(
@@ -141,7 +160,7 @@ def make_app(
         services.load()
     elif config is not None:
         services.hosts = file_hosts(config)
-    return GptossTop(services)
+    return GptossTop(services, sampler_factory)
 
 
 def run_app(config: str | None, patterns: list[Pattern] | None, interval: float, repeat: int | None) -> int:
@@ -150,5 +169,6 @@ def run_app(config: str | None, patterns: list[Pattern] | None, interval: float,
         config = find_default_file()
     from backends.probes.sampler import make_sampler
 
-    app = make_app(config=config, patterns=patterns, sampler=make_sampler(interval), repeat=repeat, interval=interval)
+    app = make_app(config=config, patterns=patterns, repeat=repeat, interval=interval,
+                   sampler_factory=lambda: make_sampler(interval))  # fmt: skip
     return app.run() or 0

@@ -70,9 +70,10 @@ class MainScreen(RunControl):
         Binding("ctrl+r", "reload", "Reload patterns", show=False),
     ]
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, hardware_pending: bool = False) -> None:
         super().__init__()
         self.services = services
+        self._hardware_pending = hardware_pending  # the app starts the sampler after the first frame
         self.live = LiveRun(services.clock)
         self.current: Pattern | None = None
         self.running_pattern: Pattern | None = None
@@ -125,20 +126,33 @@ class MainScreen(RunControl):
 
         hardware, results = HardwarePanel(id="hardware"), ResultsPanel(id="results")
         await self.query_one("#views").mount(hardware, results, HistoryPanel(id="history"))
-        if self.services.sampler is None:
+        if self.services.sampler is None and not self._hardware_pending:
             hardware.show_snapshot(None)
-        else:
+        elif self.services.sampler is not None:
             self._last_snapshot = None
             self._refresh_hardware()
         if self._health is not None:
             hardware.show_loaded(*self._health)
         results.show(self.services.records)
         self._show_fit()
-        self._estimate_fit()  # reads model files (GGUF headers) in a thread: not while the first frame draws
+        if not self._hardware_pending:  # the marks need free memory: then with the sampler (hardware_started)
+            self._estimate_fit()  # reads model files (GGUF headers) in a thread: not while the first frame draws
         # The first health check imports the server kind's module (in a thread, but it holds the
         # GIL most of the time): after the first frame, not racing it.
         self._first_frame_done = True
         self._poll_health()
+
+    def hardware_started(self) -> None:
+        """The app's sampler after the first frame (or None: no probe could start)."""
+        self._hardware_pending = False
+        self._estimate_fit()
+        s = self.services
+        if s.sampler is not None:
+            self.set_interval(s.interval, self._refresh_hardware)
+            self._last_snapshot = None
+            self._refresh_hardware()
+        elif hardware := self._panel(HardwarePanel):
+            hardware.show_snapshot(None)
 
     def on_resize(self, event: Resize) -> None:
         w, h = event.size
