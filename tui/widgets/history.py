@@ -4,7 +4,6 @@ versions (the last change per pattern, as `gptoss-top results --compare` prints 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -13,9 +12,7 @@ from textual.widgets import Static
 from backends.runs.charts import history_chart
 from backends.runs.compare import change_text, compare
 from backends.runs.record import RunRecord
-
-if TYPE_CHECKING:
-    from tui.widgets.charts import ChartView
+from tui.widgets.chart_slot import show_chart
 
 EMPTY = "no stored runs yet — every run is kept in results.jsonl and shows here"
 
@@ -37,13 +34,7 @@ class HistoryPanel(Vertical):
 
     def show(self, records: Sequence[RunRecord], patterns: Sequence[str] = ()) -> None:
         chart = history_chart(records, patterns)
-        self.set_class(chart.empty, "-empty")
-        if view := self.query("#history-chart"):
-            view.first(_chart_view()).show(chart)
-        elif not chart.empty:  # textual-plot and numpy load now, not for an idle screen with nothing to plot
-            new = _chart_view()(id="history-chart")
-            new.show(chart)  # drawn when mounted
-            self.mount(new, before="#history-changes")
+        show_chart(self, chart, "history-chart", before="history-changes")
         self.query_one("#history-changes", Static).update(self.changes_text(records, patterns))
         runs = sum(len(s.ys) for s in chart.series)
         self.border_subtitle = f"{runs} runs, {len(chart.series)} patterns" if runs else ""
@@ -58,9 +49,3 @@ class HistoryPanel(Vertical):
         if not last:
             return "one server version per pattern so far — nothing to compare"
         return "\n".join(last.values())
-
-
-def _chart_view() -> type[ChartView]:
-    from tui.widgets.charts import ChartView
-
-    return ChartView

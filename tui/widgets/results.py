@@ -4,7 +4,6 @@ and a bar chart of decode tok/s per pattern (textual-plot, through ChartView).""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -15,10 +14,8 @@ from textual.widgets import DataTable, Static
 from backends.runs.charts import results_chart
 from backends.runs.record import RunRecord
 from backends.runs.results import Summary, summarize
+from tui.widgets.chart_slot import show_chart
 from tui.widgets.fmt import DASH, gib, num, pressure_text
-
-if TYPE_CHECKING:
-    from tui.widgets.charts import ChartView
 
 # (header, header when short). Nothing scrolls sideways (the table takes no focus, so that would need
 # a mouse): columns that do not fit are dropped instead, least useful first, and the rest use their
@@ -147,17 +144,4 @@ class ResultsPanel(Vertical):
         self.query_one("#exported", Static).update("\n".join(lines))
 
     def _draw_chart(self) -> None:
-        chart = results_chart(self._records)
-        self.set_class(chart.empty, "-empty")
-        if view := self.query("#chart"):
-            view.first(_chart_view()).show(chart)
-        elif not chart.empty:  # textual-plot and numpy load now, not for an idle screen with nothing to plot
-            new = _chart_view()(id="chart")
-            new.show(chart)  # drawn when mounted
-            self.mount(new, before="#exported")
-
-
-def _chart_view() -> type[ChartView]:
-    from tui.widgets.charts import ChartView
-
-    return ChartView
+        show_chart(self, results_chart(self._records), "chart", before="exported")
