@@ -80,6 +80,10 @@ def is_local(url: str | None) -> bool:
     return host is not None and (host in LOOPBACK or host.startswith("127."))
 
 
+def lowered() -> bool:
+    return _lowered
+
+
 def lower_for(urls: list[str | None], managed: bool = False) -> bool:
     """A run is starting against these servers: lower our priority if one of them is local.
 
