@@ -34,7 +34,7 @@ def test_fit_text_shows_each_side_and_what_would_fit() -> None:
     assert "\nGPU  " in text and "\nhost " in text and "█ weights ▓ KV ▒ compute ░ free" in text
     assert "gpu_layers ≤ 24, n_cpu_moe ≥ 0" in text
     after = fit_text(est, loaded=(12 * GIB, GIB)).plain
-    assert "loaded: GPU 12.0 GiB, host 1.0 GiB\npredicted: GPU 10.9 GiB, host 592 MiB" in after
+    assert "loaded: GPU 12.0 GiB, host 1.0 GiB\npredicted: GPU 11.0 GiB, host 592 MiB" in after
 
 
 def test_fit_text_of_an_unknown_model_gives_the_reason() -> None:
