@@ -66,11 +66,13 @@ class RunControl(Screen[None]):
         def action_view(self, name: str) -> None: ...
 
     def _panel(self, cls: type[PanelT]) -> PanelT | None:
-        """A view that may not be mounted yet (see _mount_views): None until it is."""
+        """A view that may not be mounted yet (see _mount_views): None until it is, and until its own
+        children are (a sample can arrive between the two)."""
         try:
-            return self.query_one(cls)
+            panel = self.query_one(cls)
         except NoMatches:
             return None
+        return panel if panel.is_mounted else None
 
     @property
     def running(self) -> bool:
