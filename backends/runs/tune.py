@@ -119,6 +119,16 @@ class Outcome:
     history: list[tuple[int, bool, float | None]]  # (value, warm-up, rate) in run order
 
 
+# A winner must be faster than the runner-up by at least this share as well as beyond the noise: a
+# machine's own drift between two server starts (memory placement, clocks) can be consistent within a
+# setting's few runs and still mean nothing to the user choosing a setting.
+MIN_GAIN = 0.02
+
+
+def _gains(best: Setting, other: Setting) -> bool:
+    return best.mean is not None and other.mean is not None and best.mean >= other.mean * (1 + MIN_GAIN)
+
+
 class Search:
     """Plans runs one at a time; see the module docstring for the plan."""
 
@@ -300,16 +310,17 @@ class Search:
         return pooled_cv([s.rates for s in self.settings.values()])
 
     def _all_within_noise(self, ok: list[Setting]) -> bool:
-        """No setting's interval clears another's: the curve so far is flat within the noise."""
+        """No setting's interval clears another's, or the fastest gains less than MIN_GAIN over the
+        slowest: the curve so far is flat."""
         top = self.interval(ok[0])
         low = self.interval(ok[-1])
-        return top is not None and low is not None and top[0] <= low[1]
+        return top is not None and low is not None and (top[0] <= low[1] or not _gains(ok[0], ok[-1]))
 
     def _clears(self, ok: list[Setting]) -> bool:
         if len(ok) < 2:
             return len(ok) == 1 and all(not self._visitable(i) for i in range(len(self.order)))
         a, b = self.interval(ok[0]), self.interval(ok[1])
-        return a is not None and b is not None and a[0] > b[1]
+        return a is not None and b is not None and a[0] > b[1] and _gains(ok[0], ok[1])
 
     def _gap_to_probe(self, best: Setting) -> int | None:
         """An unmeasured setting between the best and its neighbours, where the peak may be.
