@@ -129,6 +129,7 @@ class Run:
             model=pattern.model,
             context_length=pattern.context_length,
             gpu_layers=pattern.gpu_layers,
+            n_cpu_moe=pattern.n_cpu_moe,
             repeat=repeat,
             started_at=now_iso(),
             host=pattern.host,

@@ -86,9 +86,11 @@ class LMStudioBackend:
         self._lms = ("lms" if remote else shutil.which("lms")) if lms is None else (lms or None)
         self._block_count = block_count
         self._lms_timeout_s = lms_timeout_s
+        # `lms load` reaches this server: it runs on the server's machine (here, or through `remote`).
+        self._lms_loads = bool(self._lms) and (bool(remote) or is_loopback(self.url))
         self.capabilities = Capabilities(
             load_applies="load_call", server_timings=True,
-            offload_blocked=None if self._lms and (remote or is_loopback(self.url)) else (
+            offload_blocked=None if self._lms_loads else (
                 "LM Studio sets GPU offload only through `lms load` on its own machine — run gptoss-top there "
                 "with `lms` on PATH, or give the pattern an ssh:// host"),
         )  # fmt: skip
@@ -238,7 +240,7 @@ class LMStudioBackend:
                 "this LM Studio has no /api/v1 (0.3.x): streaming uses /v1/chat/completions, where LM Studio "
                 "ignores reasoning_effort (set it in LM Studio's model settings) and reports no server stats"
             )
-        if self._lms and (is_loopback(self.url) or self._remote):
+        if self._lms_loads:
             loaded = await self._prepare_with_lms(spec, warnings)
             return Prepared(load_s=loaded[1], warnings=tuple(warnings), loaded=loaded[0])
         if self._lms:

@@ -64,7 +64,6 @@ async def fill_record(rec: Any, pattern: Any, sampler: Any = None) -> FitEstimat
         est = await asyncio.to_thread(estimate, pattern, snap)
     except Exception as e:  # the record matters more than the prediction
         est = unknown(pattern, f"no estimate: {type(e).__name__}: {e}")
-    rec.n_cpu_moe = pattern.n_cpu_moe
     rec.predicted_gpu_bytes = est.gpu_bytes
     rec.predicted_host_bytes = est.host_bytes
     rec.fit_verdict = est.verdict
