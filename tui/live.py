@@ -1,4 +1,4 @@
-"""The live side of a run: token buffers the screen drains at 10 Hz, and the tok/s history.
+"""The live side of a run: token buffers the screen drains four times a second, and the tok/s history.
 
 The run calls `on_event` for every token (this is its `LiveSink`); it only appends to lists, so the
 stream is never held up by drawing. Sparkline points are taken on the run's own clock every `step_s`
