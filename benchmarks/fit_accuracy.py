@@ -24,10 +24,10 @@ import httpx
 from backends.runs.fit.cards import card
 from backends.runs.fit.estimate import Placement, breakdown, kv_bytes
 from backends.runs.fit.model import ModelDesc, read_gguf
-from backends.runs.fit.synth import MoeShape, write_moe_model
 from backends.servers.llamaserver import find_server_binary, free_port
 from backends.servers.llamaserver_log import ServerMemory, read_log
 from backends.servers.tinymodel import SHAPES, builtin_model
+from backends.servers.tinymoe import MoeShape, write_moe_model
 
 MIB = 1 << 20
 CONTEXTS = (512, 1024, 2048, 4096, 8192, 16384)

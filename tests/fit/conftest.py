@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backends.runs.fit.synth import MoeShape, write_moe_model
 from backends.servers.llamaserver import free_port
 from backends.servers.llamaserver_log import ServerMemory, read_log
 from backends.servers.tinymodel import SHAPES, write_model
+from backends.servers.tinymoe import MoeShape, write_moe_model
 
 DATA = Path(__file__).resolve().parent / "data"
 ServerBuffers = Callable[[Path, int], ServerMemory]
