@@ -14,6 +14,7 @@ at the start and end of the window, and its RSS every interval. Goals: ≤ 0.5 %
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.startup import first_frame, with_bytecode_cache
 from benchmarks.tui_common import GPTOSS_TOP, TmuxSession, bench_env, load_note, small_config
 
 
@@ -92,12 +94,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tui-idle-") as tmp:
         folder = Path(tmp)
         config = a.config or str(small_config(folder))
-        env = bench_env(folder)
+        env = with_bytecode_cache(bench_env(folder), folder)
+        # tmux hands the sessions its server's environment, which is ours: no PYTHONDONTWRITEBYTECODE.
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         tag = uuid.uuid4().hex[:6]
         cols, rows = (int(n) for n in a.size.lower().split("x"))
         argv = [GPTOSS_TOP, "--config", config, "--interval", str(a.interval)]
-        tui = TmuxSession(f"bench-idle-tui-{tag}", argv, env, size=(cols, rows))
         minimal = [sys.executable, "-m", "benchmarks.tui_idle", "--minimal-app"]
+        # Both read .pyc files, as installed copies do (see benchmarks.startup.with_bytecode_cache).
+        first_frame(config, "Patterns", env, argv)
+        first_frame(config, "█", env, minimal)
+        tui = TmuxSession(f"bench-idle-tui-{tag}", argv, env, size=(cols, rows))
         mini = TmuxSession(f"bench-idle-min-{tag}", minimal, env, size=(cols, rows))
         try:
             if not tui.wait_for("Patterns", 30):
