@@ -20,7 +20,9 @@ from backends.runs.patterns import Pattern
 from backends.runs.results import ResultsStore
 from tests.conftest import RunningServer
 from tui.app import make_app
+from tui.screens.runs import RunControl
 from tui.widgets.header import HeaderBar
+from tui.widgets.output import OutputPanel
 from tui.widgets.throughput import ThroughputPanel
 
 TOKENS = 600
@@ -81,3 +83,66 @@ async def test_a_fast_stream_is_drawn_per_flush_not_per_token(
     # In place: a layout pass only when the panel changes shape (the run's start, a row more at its end).
     assert updates[("ThroughputPanel", True)] <= 4, updates
     assert updates[("HeaderBar", True)] == 0, updates
+
+
+async def test_while_a_run_streams_hidden_views_ask_for_no_layout_and_nobody_polls_the_server(
+    llama_server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hidden view (the raw answer behind the Markdown, the hardware view at 100x30) that asks for a
+    layout pass costs a pass of the whole screen; a health request lands on the server mid-run."""
+    from backends.runs import health
+
+    hidden: Counter[str] = Counter()
+    checks: list[float] = []
+    refresh, check = Widget.refresh, health.check
+
+    def spy_refresh(self: Widget, *regions: Any, layout: bool = False, **kwargs: Any) -> Widget:
+        if (
+            layout
+            and streaming[0]
+            and self.is_mounted
+            and not all(n.display for n in (self, *self.ancestors) if isinstance(n, Widget))
+        ):
+            hidden[f"{type(self).__name__}#{self.id}"] += 1
+        return refresh(self, *regions, layout=layout, **kwargs)
+
+    async def spy_check(*args: Any, **kwargs: Any) -> Any:
+        checks.append(time.perf_counter())
+        return await check(*args, **kwargs)
+
+    streaming = [False]
+    finished = RunControl.on_run_finished
+
+    def spy_finished(self: RunControl, message: Any) -> None:
+        streaming[0] = False  # what the run's end redraws (results, charts) is not the stream's
+        finished(self, message)
+
+    monkeypatch.setattr(Widget, "refresh", spy_refresh)
+    monkeypatch.setattr(health, "check", spy_check)
+    monkeypatch.setattr(RunControl, "on_run_finished", spy_finished)
+    pattern = Pattern(name="quiet", backend="llamacpp", url=llama_server.url, model="tiny", prompt="Count.",
+                      max_tokens=TOKENS, seed=1)  # fmt: skip
+    # A health tick every 0.1 s: it would land inside the run if it were not held back.
+    app = make_app(patterns=[pattern], store=ResultsStore(tmp_path / "r.jsonl"), health_interval=0.1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.5)
+        assert checks, "the startup health check"
+        streaming[0] = True
+        await pilot.press("enter")
+        worker = app.main.run_worker_
+        assert worker is not None
+        started = time.perf_counter()
+        checks.clear()
+        await worker.wait()
+        ended = time.perf_counter()
+        during = [t for t in checks if t < ended]
+        await pilot.pause(0.3)
+        out = app.main.query_one(OutputPanel)
+        out.toggle_raw()  # the raw answer, kept while hidden, is all there when shown
+        await pilot.pause()
+        assert out.answer.text == app.services.records[-1].answer
+        assert out.answer.scroll_y == out.answer.max_scroll_y > 0 or out.answer.max_scroll_y == 0
+    assert app.services.records[-1].ok
+    assert not hidden, hidden
+    assert not during, f"{len(during)} health checks in a {ended - started:.2f} s run"
+    assert len(checks) > len(during), "asked again once the run ended"

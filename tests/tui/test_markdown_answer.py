@@ -151,9 +151,9 @@ async def test_batching_keeps_screen_updates_to_ten_a_second(
     real_write = OutputPanel.write
     real_append = Markdown.append
 
-    def counting_write(self: OutputPanel, reasoning: str, answer: str) -> None:
+    def counting_write(self: OutputPanel, reasoning: str, answer: str, live: bool = False) -> None:
         writes.append(time.perf_counter())
-        real_write(self, reasoning, answer)
+        real_write(self, reasoning, answer, live)
 
     def counting_append(self: Markdown, markdown: str) -> Any:
         appends.append(markdown)

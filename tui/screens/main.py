@@ -89,6 +89,7 @@ class MainScreen(RunControl):
         # drained into the output panel only while the two agree (see _flush).
         self._run_seq = 0
         self._shown_seq = 0
+        self._hardware_due = False
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -112,10 +113,10 @@ class MainScreen(RunControl):
         self._flush_timer = self.set_interval(FLUSH_S, self._flush, pause=True)
         s = self.services
         if s.sampler is not None:
-            self.set_interval(s.interval, self._refresh_hardware)
+            self.set_interval(s.interval, self._hardware_tick)
         self.call_after_refresh(self._mount_views)
         if s.health_interval > 0:
-            self.set_interval(s.health_interval, lambda: self._poll_health(quiet=True))
+            self.set_interval(s.health_interval, self._health_tick)
         self.query_one(PatternList).focus()
 
     async def _mount_views(self) -> None:
@@ -148,7 +149,7 @@ class MainScreen(RunControl):
         self._estimate_fit()
         s = self.services
         if s.sampler is not None:
-            self.set_interval(s.interval, self._refresh_hardware)
+            self.set_interval(s.interval, self._hardware_tick)
             self._last_snapshot = None
             self._refresh_hardware()
         elif hardware := self._panel(HardwarePanel):
@@ -322,6 +323,18 @@ class MainScreen(RunControl):
         self.app.push_screen(TuneScreen(self.services, pattern))
 
     # -- health, hardware ---------------------------------------------------------------------------
+
+    def _health_tick(self) -> None:
+        # Not while a run streams: its tokens say the server is up, and each request would land on a
+        # server busy with the run (llama-server answers /props and the model list between tokens).
+        if not self.running:
+            self._poll_health(quiet=True)
+
+    def _hardware_tick(self) -> None:
+        if self.running:
+            self._hardware_due = True  # drawn by the next flush, in the same frame as the tokens
+        else:
+            self._refresh_hardware()
 
     @work(exclusive=True, group="health", exit_on_error=False)
     async def _poll_health(self, quiet: bool = False) -> None:

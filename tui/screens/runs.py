@@ -55,6 +55,7 @@ class RunControl(Screen[None]):
     _flush_timer: Timer | None
     _run_seq: int
     _shown_seq: int
+    _hardware_due: bool  # a hardware sample came while a run streamed: drawn with the next flush
 
     if TYPE_CHECKING:  # MainScreen's
 
@@ -63,6 +64,7 @@ class RunControl(Screen[None]):
         def _show_history(self) -> Worker[None]: ...
         def _show_fit(self, loaded: tuple[int | None, int | None] | None = None) -> None: ...
         def _estimate_fit(self) -> Worker[None]: ...
+        def _refresh_hardware(self) -> None: ...
         def action_view(self, name: str) -> None: ...
 
     def _panel(self, cls: type[PanelT]) -> PanelT | None:
@@ -154,7 +156,12 @@ class RunControl(Screen[None]):
         self.query_one(OutputPanel).reset(message.label)
         self.query_one(ThroughputPanel).reset()
         self._flush()  # tokens that came before this message was handled
-        self._poll_health()
+        # The run itself says whether the server answers, and every request now lands on a server that
+        # is busy with it: ask only when the header does not know it healthy (a managed server's first
+        # run, or one that was down); the run's end asks in any case.
+        header = self.query_one(HeaderBar)
+        if header.health is None or not header.health.ok:
+            self._poll_health()
 
     def on_run_progress(self, message: RunProgress) -> None:
         if self.running:
@@ -163,8 +170,10 @@ class RunControl(Screen[None]):
     def on_run_finished(self, message: RunFinished) -> None:
         rec = message.record
         reasoning, answer = message.tail
+        out = self.query_one(OutputPanel)
         if reasoning or answer:
-            self.query_one(OutputPanel).write(reasoning, answer)
+            out.write(reasoning, answer)
+        out.finish()
         s = self.services
         s.records.append(rec)
         self.query_one(ThroughputPanel).show_final(rec, message.spark)
@@ -200,6 +209,7 @@ class RunControl(Screen[None]):
         if self._flush_timer is not None:
             self._flush_timer.pause()
         self._flush()
+        self.query_one(OutputPanel).finish()
         self.running_pattern = None
         if message.records is not None:
             recs = message.records
@@ -220,11 +230,21 @@ class RunControl(Screen[None]):
             self.query_one(HeaderBar).set_status("internal error")
 
     def _flush(self) -> None:
+        """Tokens, figures and (when due) the hardware view to the screen, as one frame.
+
+        Everything a run changes is drawn here and only here while it streams: one compositor pass a
+        tick rather than one per panel (each pass costs the model a few milliseconds of a core)."""
         if self._shown_seq != self._run_seq:
             return  # the run's RunStarted is not handled yet: its tokens wait in the buffers
-        reasoning, answer = self.live.take()
-        if reasoning or answer:
-            self.query_one(OutputPanel).write(reasoning, answer)
-        figures = self.live.figures()
-        if figures is not None:
-            self.query_one(ThroughputPanel).show_live(figures, self.live.spark)
+        out = self.query_one(OutputPanel)
+        with self.app.batch_update():
+            reasoning, answer = self.live.take()
+            if reasoning or answer:
+                out.write(reasoning, answer, live=True)
+            figures = self.live.figures()
+            if figures is not None:
+                self.query_one(ThroughputPanel).show_live(figures, self.live.spark)
+            if self._hardware_due:
+                self._hardware_due = False
+                self._refresh_hardware()
+        out.pump()

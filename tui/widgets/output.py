@@ -41,9 +41,11 @@ class OutputPanel(Vertical):
     OutputPanel.-raw #answer-raw { display: block; }
     OutputPanel.-raw #answer { display: none; }
     /* a blank line ends the reasoning, colour or not */
-    OutputPanel.-reasoned #answer, OutputPanel.-reasoned #answer-raw { margin-top: 1; }
+    /* (the raw view's rule only while it is shown: a style change of a hidden view is a layout pass) */
+    OutputPanel.-reasoned #answer, OutputPanel.-reasoned.-raw #answer-raw { margin-top: 1; }
     """
 
+    _error: str | None = None  # the banner's text
     _words = 0  # reasoning words so far: counted as they arrive, not by re-reading the text
     _mid_word = False  # the reasoning so far ends inside a word
     DUTY = 9.0  # after an append that took t, the next waits DUTY·t: Markdown gets ≤ 1/(1+DUTY) of the loop
@@ -112,7 +114,9 @@ class OutputPanel(Vertical):
             self._held = []
         self.answer_box.scroll_end(animate=False, immediate=True, x_axis=False)
 
-    def write(self, reasoning: str, answer: str) -> None:
+    def write(self, reasoning: str, answer: str, live: bool = False) -> None:
+        """Add streamed text. `live` (the screen's flush while a run streams): the answer waits for
+        `pump`, which the flush calls after drawing, so a Markdown append shares the flush's tick."""
         grew = bool(reasoning) and not self.reasoning.lines
         if reasoning:
             words = len(reasoning.split())
@@ -125,12 +129,24 @@ class OutputPanel(Vertical):
             self.answer.append(answer)
             if self.raw:
                 self._held.append(answer)  # no Markdown work while nobody looks at it
+            elif live:
+                self._pending.append(answer)
             else:
                 self._feed(answer)
         if grew:
             self.add_class("-reasoned")
         if grew or (reasoning and self.folded):
             self._fold_line()
+
+    def pump(self) -> None:
+        """Start the next Markdown append if one is due (the flush's tick; see `write`)."""
+        if self._pending and self._timer is None and time.monotonic() >= self._next_append:
+            self._feed("")
+
+    def finish(self) -> None:
+        """The run ended: what `pump` has not rendered yet goes on its own pace."""
+        if self._pending and self._timer is None:
+            self._feed("")
 
     def _feed(self, text: str) -> None:
         self._pending.append(text)
@@ -199,7 +215,9 @@ class OutputPanel(Vertical):
 
     def show_error(self, text: str | None) -> None:
         self.set_class(text is not None, "-error")
-        self.query_one("#error", Static).update(text or "")
+        if text != self._error:  # every run clears it: no layout pass for a banner that is not there
+            self._error = text
+            self.query_one("#error", Static).update(text or "")
 
     def _fold_line(self) -> None:
         n = self._words

@@ -4,15 +4,22 @@ Textual's Log does not wrap and RichLog writes whole renderables per call; a mod
 paragraphs that arrive a few words at a time. This keeps the wrapped lines and the line being
 written, so an append costs the size of the append (plus one line), and a line is re-rendered only
 when it changes (the Line API). The whole text is re-flowed once per width change, not per token.
+
+While the view is not shown (display: none, its own or an ancestor's: the raw answer behind the
+Markdown, folded reasoning, another view) an append only keeps the text. Growing a scroll view's
+virtual size asks for a layout pass of the whole screen, and a hidden view asked for one on every
+flush of a run (benchmarks/observer.py); the text is wrapped once when the view is shown again.
 """
 
 from __future__ import annotations
 
 from rich.cells import cell_len
 from rich.segment import Segment
+from textual.dom import DOMNode
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 
 def _cut(line: str, width: int) -> int:
@@ -39,6 +46,7 @@ class StreamText(ScrollView, can_focus=True):
         self._chunks: list[str] = []
         self._lines: list[str] = [""]
         self._wrap = 0
+        self._stale = False  # text appended while hidden, not wrapped yet
 
     @property
     def text(self) -> str:
@@ -46,7 +54,19 @@ class StreamText(ScrollView, can_focus=True):
 
     @property
     def lines(self) -> list[str]:
+        if self._stale:
+            self._reflow(self._width())
         return self._lines if self._lines != [""] else []
+
+    @property
+    def shown(self) -> bool:
+        """Displayed, and so are its containers (a hidden view keeps its text without wrapping it)."""
+        node: DOMNode | None = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        return True
 
     def _width(self) -> int:
         # Before the first layout the size is 0: wrap at a sane width, re-flow on the first resize.
@@ -55,12 +75,20 @@ class StreamText(ScrollView, can_focus=True):
     def clear(self) -> None:
         self._chunks.clear()
         self._lines = [""]
+        if not self.shown:
+            self._stale = True  # sized and scrolled when shown
+            return
+        self._stale = False
         self.virtual_size = Size(0, 0)
         self.scroll_to(0, 0, animate=False, immediate=True)
         self.refresh()
 
     def append(self, text: str) -> None:
         if not text:
+            return
+        if self._stale or not self.shown:
+            self._chunks.append(text)
+            self._stale = True
             return
         at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
         self._chunks.append(text)
@@ -92,13 +120,37 @@ class StreamText(ScrollView, can_focus=True):
                 lines.append("")
             lines[-1] = line
 
+    def _reflow(self, width: int) -> None:
+        self._stale = False
+        self._lines = [""]
+        self._flow(self.text, width)
+        bar = self.styles.scrollbar_size_vertical
+        if len(self._lines) > self.size.height > 0 and not self.show_vertical_scrollbar and width > bar > 0:
+            # The text will overflow and its scrollbar takes columns it does not have yet (a view
+            # shown with all its text at once gets no resize when the scrollbar appears).
+            self._lines = [""]
+            self._flow(self.text, width - bar)
+        self.virtual_size = Size(self._wrap, len(self._lines))
+
+    def catch_up(self) -> None:
+        """Wrap what arrived while hidden (called when shown; harmless otherwise)."""
+        if self._stale and self.shown:
+            self._reflow(self._width())
+            self._to_end()
+            self.refresh()
+
+    def _to_end(self) -> None:
+        # A view just shown has no scrollbars until its layout pass: `force`, or the scroll is ignored.
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+
+    def on_show(self) -> None:
+        self.catch_up()
+
     def on_resize(self) -> None:
         width = self._width()
-        if width != self._wrap and self._chunks:
-            self._lines = [""]
-            self._flow(self.text, width)
-            self.virtual_size = Size(width, len(self._lines))
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        if (width != self._wrap or self._stale) and self._chunks:
+            self._reflow(width)
+            self._to_end()
             self.refresh()
         self._wrap = width
 
