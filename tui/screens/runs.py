@@ -148,14 +148,14 @@ class RunControl(Screen[None]):
 
         return report
 
-    def on_run_started(self, message: RunStarted) -> None:
+    async def on_run_started(self, message: RunStarted) -> None:
         self._shown_seq = message.seq
         pattern = message.pattern
         self.running_pattern = pattern
         self.query_one(HeaderBar).set_pattern(pattern, self._url_of(pattern))
         self.query_one(OutputPanel).reset(message.label)
         self.query_one(ThroughputPanel).reset()
-        self._flush()  # tokens that came before this message was handled
+        await self._flush()  # tokens that came before this message was handled
         # The run itself says whether the server answers, and every request now lands on a server that
         # is busy with it: ask only when the header does not know it healthy (a managed server's first
         # run, or one that was down); the run's end asks in any case.
@@ -204,11 +204,11 @@ class RunControl(Screen[None]):
         else:
             header.set_status(f"{rec.pattern}: done")
 
-    def on_runs_ended(self, message: RunsEnded) -> None:
+    async def on_runs_ended(self, message: RunsEnded) -> None:
         self._estimate_fit()  # free memory changed: the marks again, now that nothing runs
         if self._flush_timer is not None:
             self._flush_timer.pause()
-        self._flush()
+        await self._flush()
         self.query_one(OutputPanel).finish()
         self.running_pattern = None
         if message.records is not None:
@@ -229,7 +229,7 @@ class RunControl(Screen[None]):
             self.query_one(OutputPanel).show_error(f"Internal error: {type(err).__name__}: {err} — please report it.")
             self.query_one(HeaderBar).set_status("internal error")
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
         """Tokens, figures and (when due) the hardware view to the screen, as one frame.
 
         Everything a run changes is drawn here and only here while it streams: one compositor pass a
@@ -247,4 +247,4 @@ class RunControl(Screen[None]):
             if self._hardware_due:
                 self._hardware_due = False
                 self._refresh_hardware()
-        out.pump()
+            await out.pump()

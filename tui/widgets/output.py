@@ -61,6 +61,7 @@ class OutputPanel(Vertical):
         self._pending: list[str] = []  # answer text waiting for the next Markdown append
         self._next_append = 0.0  # monotonic time before which no append starts
         self._timer: Timer | None = None
+        self._restart_due = False  # the document still holds the last run's answer
 
     def compose(self) -> ComposeResult:
         yield Static(id="error")
@@ -138,10 +139,11 @@ class OutputPanel(Vertical):
         if grew or (reasoning and self.folded):
             self._fold_line()
 
-    def pump(self) -> None:
-        """Start the next Markdown append if one is due (the flush's tick; see `write`)."""
+    async def pump(self) -> None:
+        """The next Markdown append, if one is due, now: the screen's flush awaits it inside its batch,
+        so the tokens, the figures and the rendered answer reach the terminal in one frame."""
         if self._pending and self._timer is None and time.monotonic() >= self._next_append:
-            self._feed("")
+            await self._append()
 
     def finish(self) -> None:
         """The run ended: what `pump` has not rendered yet goes on its own pace."""
@@ -157,6 +159,7 @@ class OutputPanel(Vertical):
 
     async def _append(self) -> None:
         self._timer = None
+        await self._restart_if_due()
         if not self._pending:
             return
         text = "".join(self._pending)
@@ -182,6 +185,13 @@ class OutputPanel(Vertical):
         if not box.is_anchored and box.max_scroll_y > 0:
             box.anchor()
 
+    async def _restart_if_due(self) -> None:
+        # The last run's document goes before the new run's first append, whichever task (this
+        # widget's queue after `reset`, or the screen's flush via `pump`) gets here first.
+        if self._restart_due:
+            self._restart_due = False
+            await self._restart_markdown()
+
     async def _restart_markdown(self) -> None:
         self.answer_box.anchor(False)
         await self.markdown.update("")
@@ -206,7 +216,8 @@ class OutputPanel(Vertical):
             self._timer = None
         self._pending.clear()
         self._next_append = 0.0
-        self.call_later(self._restart_markdown)
+        self._restart_due = True
+        self.call_later(self._restart_if_due)
         self._words = 0
         self._mid_word = False
         self.remove_class("-reasoned")
