@@ -1,4 +1,11 @@
-"""The app: wires the services to the main screen; `make_app` for tests, `run_app` for the CLI."""
+"""The app: wires the services to the main screen; `make_app` for tests, `run_app` for the CLI.
+
+`run_app` first shows a start screen with the header and the pattern list, laid out as the main
+screen lays them out, and replaces it with the main screen right after the first frame: importing,
+composing and styling the main screen's panels (streamed Markdown, throughput digits, footer) took
+about as long as Textual's own start on a 2-core machine (benchmarks/startup.py), and a user's first
+look is at the patterns.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +16,63 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.app import App, SystemCommand
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
 from textual.screen import Screen
 
 from backends.runs.pool import BackendPool
 from backends.runs.results import ResultsStore
-from tui.screens.help import HelpScreen
-from tui.screens.main import MainScreen
 from tui.services import Services, file_hosts, find_default_file
+from tui.widgets.header import HeaderBar
+from tui.widgets.patterns import PatternList
 
-if TYPE_CHECKING:  # annotations only
+if TYPE_CHECKING:  # annotations only; the screens load when they open
     from backends.base import Backend
     from backends.probes.sampler import HardwareSampler
     from backends.runs.patterns import Pattern
     from backends.runs.stats import Clock
+    from tui.screens.main import MainScreen
+
+
+class StartScreen(Screen[None]):
+    """The first frame: the header and the pattern list where the main screen has them (app.tcss)."""
+
+    DEFAULT_CSS = """
+    StartScreen #start-body { height: 1fr; }
+    StartScreen #start-left { width: 30; height: 1fr; }
+    StartScreen.-narrow #start-left { width: 24; }
+    StartScreen #patterns-box { border: round $primary-darken-1; height: auto; max-height: 1fr; }
+    StartScreen #patterns {
+        border: none; height: auto; max-height: 11; padding: 0; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    """
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Horizontal(id="start-body"), Vertical(id="start-left"), Vertical(id="patterns-box"):
+            yield PatternList(id="patterns")
+
+    def on_mount(self) -> None:
+        self.query_one("#patterns-box").border_title = "Patterns"
+        plist = self.query_one(PatternList)
+        plist.set_patterns(self.services.patterns)
+        plist.focus()
+        first = self.services.patterns[0]
+        self.query_one(HeaderBar).set_pattern(first, first.url)
+
+    def on_resize(self, event: Resize) -> None:
+        self.set_class(event.size.width < 72, "-narrow")
+
+    @property
+    def highlighted(self) -> int:
+        """The pattern a key pressed before the main screen came moved to."""
+        return self.query_one(PatternList).highlighted or 0
 
 
 class GptossTop(App[int]):
@@ -34,20 +83,47 @@ class GptossTop(App[int]):
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
-    def __init__(self, services: Services, sampler_factory: Callable[[], HardwareSampler | None] | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        sampler_factory: Callable[[], HardwareSampler | None] | None = None,
+        start_screen: bool = False,
+    ) -> None:
         super().__init__()
         self.services = services
         self._closed = False
         self._sampler_factory = sampler_factory  # the probes, detected after the first frame
+        self._start_screen = start_screen  # the header and patterns first, the main screen after them
 
     async def on_mount(self) -> None:
         self.services.pool.hosts = dict(self.services.hosts)  # `lms` runs on an ssh:// host
+        if self._start_screen and self.services.patterns:
+            await self.push_screen(StartScreen(self.services))
+            # After its first refresh, on the app's queue: the start screen's own (where the callback
+            # runs) cannot wait for the switch that closes it.
+            self.call_after_refresh(self.call_later, self._open_main)
+            return
+        await self._open_main()
+
+    async def _open_main(self) -> None:
+        from tui.screens.main import MainScreen
+
+        if self._closed:
+            return
         if self._sampler_factory is None:
             await self._start_sampler()
             await self.push_screen(MainScreen(self.services))
             return
         # Detecting the probes (NVML, sysfs) takes a while on a slow machine: after the first frame.
-        await self.push_screen(MainScreen(self.services, hardware_pending=True))
+        main = MainScreen(self.services, hardware_pending=True)
+        start = self.screen if isinstance(self.screen, StartScreen) else None
+        if start is None:
+            await self.push_screen(main)
+        else:
+            index = start.highlighted
+            await self.switch_screen(main)
+            if index:
+                main.action_select(index)
         self.call_after_refresh(self._start_late, self._sampler_factory)
 
     async def _start_late(self, factory: Callable[[], HardwareSampler | None]) -> None:
@@ -74,9 +150,13 @@ class GptossTop(App[int]):
 
     @property
     def main(self) -> MainScreen:
+        from tui.screens.main import MainScreen
+
         return next(s for s in self.screen_stack if isinstance(s, MainScreen))
 
     def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
@@ -105,6 +185,8 @@ class GptossTop(App[int]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        if isinstance(self.screen, StartScreen):
+            return  # the main screen's commands come with it, a moment later
         main = self.main
         yield SystemCommand("Run the selected pattern", "Stream it and record the result", main.action_run)
         yield SystemCommand("Run all patterns", "A sweep with the repeat count", main.action_sweep)
@@ -142,6 +224,7 @@ def make_app(
     health_interval: float = 3.0,
     export_dir: str | Path | None = None,
     sampler_factory: Callable[[], HardwareSampler | None] | None = None,
+    start_screen: bool = False,
 ) -> GptossTop:
     """The app with everything injectable; a bad pattern file is shown in the UI, not raised."""
     services = Services(
@@ -160,7 +243,7 @@ def make_app(
         services.load()
     elif config is not None:
         services.hosts = file_hosts(config)
-    return GptossTop(services, sampler_factory)
+    return GptossTop(services, sampler_factory, start_screen)
 
 
 def run_app(config: str | None, patterns: list[Pattern] | None, interval: float, repeat: int | None) -> int:
@@ -170,5 +253,5 @@ def run_app(config: str | None, patterns: list[Pattern] | None, interval: float,
     from backends.probes.sampler import make_sampler
 
     app = make_app(config=config, patterns=patterns, repeat=repeat, interval=interval,
-                   sampler_factory=lambda: make_sampler(interval))  # fmt: skip
+                   sampler_factory=lambda: make_sampler(interval), start_screen=True)  # fmt: skip
     return app.run() or 0
