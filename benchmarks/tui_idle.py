@@ -94,7 +94,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tui-idle-") as tmp:
         folder = Path(tmp)
         config = a.config or str(small_config(folder))
-        env = with_bytecode_cache(bench_env(folder), folder)
+        env = with_bytecode_cache(bench_env(folder))
         # tmux hands the sessions its server's environment, which is ours: no PYTHONDONTWRITEBYTECODE.
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         tag = uuid.uuid4().hex[:6]
