@@ -8,6 +8,8 @@ panels redraw at the sampler's interval; the backend's health is asked every few
 from __future__ import annotations
 
 import asyncio
+import os
+from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -42,6 +44,11 @@ EXPORT_FORMATS = ("markdown", "csv", "json", "svg")  # svg: the results chart, f
 # server's decode rate under the TUI rose from 0.70x to 0.80x of a bare client's going from 10 to 4
 # redraws a second on 2 cores); four is as live as `top`'s default and reads as smoothly.
 FLUSH_S = 0.25
+# ... and once a second while the model keeps every core of this machine busy (the server's process
+# uses within half a core of all of them, as llama.cpp does with its default threads on a CPU): then
+# every redraw is taken from the model, and a second is `top`'s own pace. The screen says so.
+CALM_FLUSH_S = 1.0
+CALM_ENV = "GPTOSS_TOP_CALM"  # "0": four redraws a second whatever the model's CPU use
 
 
 class MainScreen(RunControl):
@@ -90,6 +97,8 @@ class MainScreen(RunControl):
         self._run_seq = 0
         self._shown_seq = 0
         self._hardware_due = False
+        self.calm = False  # the running model keeps every core busy: the screen redraws once a second
+        self._flushed_at = 0.0
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -110,7 +119,7 @@ class MainScreen(RunControl):
         self.query_one("#patterns-box").border_title = "Patterns"
         self.add_class("-view-output")
         self._show_patterns(fit=False)  # the fit marks come after the first frame (_mount_views)
-        self._flush_timer = self.set_interval(FLUSH_S, self._flush, pause=True)
+        self._flush_timer = self.set_interval(FLUSH_S, self._flush_tick, pause=True)
         s = self.services
         if s.sampler is not None:
             self.set_interval(s.interval, self._hardware_tick)
@@ -333,8 +342,31 @@ class MainScreen(RunControl):
     def _hardware_tick(self) -> None:
         if self.running:
             self._hardware_due = True  # drawn by the next flush, in the same frame as the tokens
+            self.calm = self._model_on_every_core()
         else:
+            self.calm = False
             self._refresh_hardware()
+
+    async def _flush_tick(self) -> None:
+        now = monotonic()
+        if self.calm and now - self._flushed_at < CALM_FLUSH_S - FLUSH_S / 2:
+            return
+        self._flushed_at = now
+        await self._flush()
+
+    def _model_on_every_core(self) -> bool:
+        """Does the running server keep every core of this machine busy? (Its process's CPU, from the
+        sampler; a pattern on another host never does.)"""
+        p = self.running_pattern
+        sampler = self.services.sampler
+        if p is None or p.host is not None or sampler is None or os.environ.get(CALM_ENV, "").strip() == "0":
+            return False
+        from backends.probes.remote.registry import sampler_for
+
+        local = sampler_for(sampler, None)
+        snap = local.latest if local is not None else None
+        cpu = snap.host.backend_cpu_percent if snap is not None and snap.host is not None else None
+        return cpu is not None and cpu >= ((os.cpu_count() or 1) - 0.5) * 100
 
     @work(exclusive=True, group="health", exit_on_error=False)
     async def _poll_health(self, quiet: bool = False) -> None:

@@ -56,6 +56,7 @@ class RunControl(Screen[None]):
     _run_seq: int
     _shown_seq: int
     _hardware_due: bool  # a hardware sample came while a run streamed: drawn with the next flush
+    calm: bool  # the running model keeps every core busy: one redraw a second (see main.CALM_FLUSH_S)
 
     if TYPE_CHECKING:  # MainScreen's
 
@@ -243,7 +244,7 @@ class RunControl(Screen[None]):
                 out.write(reasoning, answer, live=True)
             figures = self.live.figures()
             if figures is not None:
-                self.query_one(ThroughputPanel).show_live(figures, self.live.spark)
+                self.query_one(ThroughputPanel).show_live(figures, self.live.spark, calm=self.calm)
             if self._hardware_due:
                 self._hardware_due = False
                 self._refresh_hardware()

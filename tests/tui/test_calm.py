@@ -1,0 +1,69 @@
+"""While the running model keeps every core of this machine busy, the screen redraws once a second
+(every redraw is taken from the model); otherwise four times a second. Real clock, paced fake stream."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from backends.probes.model import HostSample, Snapshot
+from backends.runs.stats import LiveFigures
+from tests.tui.conftest import StaticSampler
+from tests.tui.test_markdown_answer import ReplayBackend
+from tui.app import GptossTop
+from tui.widgets.throughput import ThroughputPanel
+
+
+def machine(cpu_percent: float | None) -> StaticSampler:
+    """The server's process at `cpu_percent` of one core (None: the probe could not tell)."""
+    host = HostSample(mem_total_bytes=8 << 30, mem_available_bytes=4 << 30, backend_pid=4242,
+                      backend_name="llama-server", backend_cpu_percent=cpu_percent)  # fmt: skip
+    return StaticSampler([Snapshot(t=0.0, host=host)])
+
+
+CORES = os.cpu_count() or 1
+
+
+@pytest.mark.parametrize(
+    ("cpu", "calm"),
+    [(CORES * 100.0 - 20, True), ((CORES - 1) * 100.0, False), (None, False)],
+    ids=["every-core", "one-core-left", "unknown"],
+)
+async def test_redraws_once_a_second_only_while_the_model_keeps_every_core_busy(
+    build: Callable[..., GptossTop], monkeypatch: pytest.MonkeyPatch, cpu: float | None, calm: bool
+) -> None:
+    draws: list[tuple[float, str]] = []
+    show_live = ThroughputPanel.show_live
+
+    def spy(self: ThroughputPanel, f: LiveFigures, spark: Sequence[float], calm: bool = False) -> None:
+        show_live(self, f, spark, calm)
+        draws.append((time.perf_counter(), self._label))
+
+    monkeypatch.setattr(ThroughputPanel, "show_live", spy)
+    backend = ReplayBackend(clock=None, tps=60.0)  # ~185 tokens: 3 s
+    backend.ttft_s = 0.0
+    app = build(backend=backend, sampler=machine(cpu), clock=time.perf_counter, interval=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        worker = app.main.run_worker_
+        assert worker is not None
+        await worker.wait()
+        await pilot.pause(0.1)
+        record: Any = app.services.records[-1]
+    assert record.ok
+    # After the first hardware tick (0.2 s) the pace is set; the flushes of the run's start and end
+    # come on top of the timer's.
+    steady = [t for t, _ in draws if t - draws[0][0] > 0.5]
+    span = steady[-1] - steady[0] if len(steady) > 1 else 0.0
+    assert span > 1.5, draws
+    if calm:
+        assert len(steady) <= span / 1.0 + 3, (len(steady), span)
+        assert draws[-1][1] == "tok/s · live · 1 redraw/s"
+    else:
+        assert len(steady) >= span / 0.25 * 0.6, (len(steady), span)  # 4 Hz, a loaded machine allowed for
+        assert all(label == "tok/s · live (2 s window)" for _, label in draws)
