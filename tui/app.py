@@ -250,8 +250,11 @@ def run_app(config: str | None, patterns: list[Pattern] | None, interval: float,
     """What `gptoss-top` (and `gptoss-top demo`) open."""
     if config is None and patterns is None:
         config = find_default_file()
+    import backends.gguf_read
     from backends.probes.sampler import make_sampler
 
+    # A `top` stays open for hours: model files are read by a child process, not with numpy in this one.
+    backends.gguf_read.ISOLATE = True
     app = make_app(config=config, patterns=patterns, repeat=repeat, interval=interval,
                    sampler_factory=lambda: make_sampler(interval), start_screen=True)  # fmt: skip
     return app.run() or 0

@@ -60,15 +60,11 @@ def gguf_file_type(path: str | None) -> str | None:
     """`general.file_type` of a local GGUF as llama.cpp names it (MOSTLY_MXFP4_MOE → "MXFP4_MOE")."""
     if not path or not os.path.isfile(path):
         return None
-    try:
-        from gguf import GGUFReader, LlamaFileType
+    from backends.gguf_read import GGUFReadError, read_header
 
-        field = GGUFReader(path).fields.get("general.file_type")
-        if field is None:
-            return None
-        value = int(field.parts[field.data[0]][0])
-        return LlamaFileType(value).name.removeprefix("MOSTLY_")
-    except Exception:  # an optional library, a file being written, an unknown type: unknown it is
+    try:
+        return read_header(path).file_type
+    except GGUFReadError:  # an optional library, a file being written, a damaged file: unknown it is
         return None
 
 

@@ -109,3 +109,52 @@ def test_split_model_reads_every_part(models: dict[str, Path], tmp_path: Path) -
     (tmp_path / "m-00002-of-00003.gguf").unlink()
     with pytest.raises(FitInputError, match=r"m-00001-of-00003\.gguf: part 2 of 3 of this split model is missing"):
         read_gguf(tmp_path / "m-00001-of-00003.gguf")
+
+
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TUI's mode: each GGUF header is read by a child interpreter (gguf-py's numpy stays out)."""
+    import backends.gguf_read
+    from backends.runs.fit import model
+
+    monkeypatch.setattr(backends.gguf_read, "ISOLATE", True)
+    monkeypatch.setattr(model, "_READ", {})
+
+
+@pytest.mark.usefixtures("isolated")
+def test_a_child_reads_the_same_description(models: dict[str, Path]) -> None:
+    import backends.gguf_read
+    from backends.runs.fit import model
+
+    moe = read_gguf(models["moe"])
+    backends.gguf_read.ISOLATE = False
+    model._READ.clear()
+    assert read_gguf(models["moe"]) == moe and moe.is_moe and moe.quant is not None
+
+
+@pytest.mark.usefixtures("isolated")
+def test_a_child_names_a_damaged_file(models: dict[str, Path], tmp_path: Path) -> None:
+    data = models["small"].read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(FitInputError, match=r"cut\.gguf: truncated: tensor blk\.\d+\.\w+\.weight ends at byte"):
+        read_gguf(cut)
+    bad = tmp_path / "header.gguf"
+    bad.write_bytes(models["tiny"].read_bytes()[:200])
+    with pytest.raises(FitInputError, match=r"header\.gguf: a damaged or truncated GGUF file \(\w+"):
+        read_gguf(bad)
+
+
+def test_the_tui_keeps_numpy_out_of_its_process(models: dict[str, Path]) -> None:
+    """What `gptoss-top` does before it opens: a model described there leaves numpy unimported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, backends.gguf_read as g; g.ISOLATE = True\n"
+        "from backends.runs.fit.model import read_gguf\n"
+        f"d = read_gguf({str(models['medium'])!r})\n"
+        "print(d.n_layer, 'numpy' in sys.modules, 'gguf' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["8", "False", "False"], out.stderr

@@ -1,9 +1,10 @@
 """What a model is made of, for the fit estimate: layer counts, KV shape and bytes per block.
 
 `read_gguf` reads a local GGUF with gguf-py's `GGUFReader` (exact bytes per tensor, summed per block,
-expert tensors apart); `cards.py` builds the same description from published hyperparameters when no
-file is at hand. Bad input raises `FitInputError` with a message that names the file and what is
-missing; nothing here lets a gguf or numpy exception through.
+expert tensors apart; through `backends.gguf_read`, in a child process for the TUI); `cards.py` builds
+the same description from published hyperparameters when no file is at hand. Bad input raises
+`FitInputError` with a message that names the file and what is missing; nothing here lets a gguf or
+numpy exception through.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from backends.gguf_read import GGUFReadError, read_header
+
 # gpt-oss alternates sliding-window and full attention with a period of 2 when the GGUF does not say
 # (llama.cpp src/llama-model.cpp, LLM_ARCH_OPENAI_MOE hparams; src/llama-hparams.cpp set_swa_pattern).
 DEFAULT_SWA_PERIOD = {"gpt-oss": 2, "gptoss": 2}
 # `blk.N.ffn_(up|down|gate|gate_up)_(ch|)exps` and their biases: what --n-cpu-moe keeps on the host
 # (llama.cpp common/common.h LLM_FFN_EXPS_REGEX).
+# The reader's name for general.file_type ("MXFP4_MOE"), kept beside the metadata it came from.
+FILE_TYPE_NAME = "gptoss_top.file_type_name"
 _EXPS = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps\b")
 _BLOCK = re.compile(r"^blk\.(\d+)\.")
 
@@ -156,11 +161,13 @@ def from_metadata(
         n_ctx_train=key("context_length"), block_bytes=blocks, expert_bytes=experts, input_bytes=inp,
         output_bytes=out, n_expert=n_expert, n_expert_used=key("expert_used_count") or 0, n_swa=n_swa,
         swa_layers=swa_pattern(n_layer, period) if n_swa else (), file_bytes=file_bytes, path=path,
-        quant=_quant_name(kv.get("general.file_type")),
+        quant=_quant_name(kv.get(FILE_TYPE_NAME) or kv.get("general.file_type")),
     )  # fmt: skip
 
 
 def _quant_name(file_type: Any) -> str | None:
+    if isinstance(file_type, str):  # named by the reader already (FILE_TYPE_NAME)
+        return file_type
     if not isinstance(file_type, int):
         return None
     try:
@@ -219,21 +226,19 @@ def _read_one(shown: str, size: int) -> tuple[dict[str, Any], list[tuple[str, in
     if magic != b"GGUF":
         raise FitInputError(f"{shown}: not a GGUF file (it does not start with the GGUF magic bytes)")
     try:
-        from gguf import GGUFReader
-    except ImportError:
-        raise FitInputError(f"{shown}: reading GGUF files needs the gguf package (pip install gguf)") from None
-    try:
-        reader = GGUFReader(shown)
-        kv = {k: _field_value(f) for k, f in reader.fields.items() if not k.startswith("tokenizer.ggml.")}
-        align = int(getattr(reader, "alignment", 32) or 32)
-        tensors = [(t.name, pad(int(t.n_bytes), align), int(t.data_offset), int(t.shape[-1]) if len(t.shape) > 1
-                    else 0) for t in reader.tensors]  # fmt: skip
-    except Exception as e:  # gguf-py raises ValueError, IndexError, struct/numpy errors on bad files
+        header = read_header(shown)
+    except GGUFReadError as e:
+        if "needs the gguf package" in str(e):
+            raise FitInputError(f"{shown}: {e}") from None
         cut = _truncated_at(shown, size)
         if cut is not None:
             raise FitInputError(f"{shown}: truncated: tensor {cut[0]} ends at byte {cut[1]} but the file has "
                                 f"{size} bytes; download it again") from None  # fmt: skip
-        raise FitInputError(f"{shown}: a damaged or truncated GGUF file ({type(e).__name__}: {e})") from None
+        raise FitInputError(f"{shown}: a damaged or truncated GGUF file ({e})") from None
+    kv = dict(header.kv)
+    if header.file_type is not None:
+        kv[FILE_TYPE_NAME] = header.file_type
+    tensors = [(name, pad(n, header.alignment), offset, rows) for name, n, offset, rows in header.tensors]
     return kv, tensors
 
 
@@ -266,13 +271,6 @@ def _read_gguf(shown: str, size: int) -> ModelDesc:
         kv.setdefault(f"{arch}.vocab_size", vocab[0])
     return from_metadata(kv, sizes, name=os.path.basename(shown), source="gguf", where=shown,
                          file_bytes=total, path=shown)  # fmt: skip
-
-
-def _field_value(field: Any) -> Any:
-    try:
-        return field.contents()
-    except Exception:
-        return None
 
 
 _SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # GGUF value types
