@@ -30,8 +30,8 @@ gptoss-top chooses for itself.
 A client may carry a variant: `tui120:nice0` runs the TUI with GPTOSS_TOP_NICE=0 (no priority change),
 so `--clients bare,tui120,tui120:nice0` compares the two in one interleaved run. Without a variant
 the clients inherit GPTOSS_TOP_NICE from the environment (unset: gptoss-top's default).
-`tui120:busy` runs the TUI with GPTOSS_TOP_CALM=0: four redraws a second even while the model keeps
-every core busy (by default the screen then redraws once a second).
+`tui120:busy` runs the TUI with GPTOSS_TOP_CALM=0: four redraws a second even while the model
+runs on the CPU (by default the screen then redraws once a second).
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def run_client(client: str, case: str, prompt: str, max_tokens: int, url: str, f
     client, _, variant = client.partition(":")
     if variant.startswith("nice"):  # e.g. tui120:nice0 — the same client at another --nice
         env = env | {"GPTOSS_TOP_NICE": variant.removeprefix("nice")}
-    elif variant == "busy":  # the TUI at four redraws a second even when the model uses every core
+    elif variant == "busy":  # the TUI at four redraws a second even while the model runs on the CPU
         env = env | {"GPTOSS_TOP_CALM": "0"}
     if client == "bare":
         return run_bare(folder, url, prompt, max_tokens, env)

@@ -199,7 +199,7 @@ async def test_raw_view_holds_markdown_work_until_it_is_left(build: Callable[...
         out.toggle_raw()
         await after_run()(pilot)
         assert out.answer.text == backend.answer
-        assert out.markdown.source == ""
+        assert out.rendered == ""
         out.toggle_raw()
         await pilot.pause()
         await out.settle()

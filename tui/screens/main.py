@@ -44,9 +44,11 @@ EXPORT_FORMATS = ("markdown", "csv", "json", "svg")  # svg: the results chart, f
 # server's decode rate under the TUI rose from 0.70x to 0.80x of a bare client's going from 10 to 4
 # redraws a second on 2 cores); four is as live as `top`'s default and reads as smoothly.
 FLUSH_S = 0.25
-# ... and once a second while the model keeps every core of this machine busy (the server's process
-# uses within half a core of all of them, as llama.cpp does with its default threads on a CPU): then
-# every redraw is taken from the model, and a second is `top`'s own pace. The screen says so.
+# ... and once a second while the model runs on this machine's CPU: its server's process uses half of
+# the logical cores or more (llama.cpp's default is a thread per physical core, and its threads meet at
+# a barrier every layer, so a redraw on any of their cores stalls them all). Then every redraw is
+# taken from the model, and a second is `top`'s own pace. The screen says so. A model on a GPU keeps
+# one core busy at most, and the screen its four redraws.
 CALM_FLUSH_S = 1.0
 CALM_ENV = "GPTOSS_TOP_CALM"  # "0": four redraws a second whatever the model's CPU use
 
@@ -97,7 +99,7 @@ class MainScreen(RunControl):
         self._run_seq = 0
         self._shown_seq = 0
         self._hardware_due = False
-        self.calm = False  # the running model keeps every core busy: the screen redraws once a second
+        self.calm = False  # the running model computes on this CPU: the screen redraws once a second
         self._flushed_at = 0.0
 
     # -- layout -------------------------------------------------------------------------------------
@@ -355,8 +357,8 @@ class MainScreen(RunControl):
         await self._flush()
 
     def _model_on_every_core(self) -> bool:
-        """Does the running server keep every core of this machine busy? (Its process's CPU, from the
-        sampler; a pattern on another host never does.)"""
+        """Does the running model compute on this machine's CPU (its server uses half of the logical
+        cores or more, by the sampler)? A pattern on another host never does."""
         p = self.running_pattern
         sampler = self.services.sampler
         if p is None or p.host is not None or sampler is None or os.environ.get(CALM_ENV, "").strip() == "0":
@@ -366,7 +368,7 @@ class MainScreen(RunControl):
         local = sampler_for(sampler, None)
         snap = local.latest if local is not None else None
         cpu = snap.host.backend_cpu_percent if snap is not None and snap.host is not None else None
-        return cpu is not None and cpu >= ((os.cpu_count() or 1) - 0.5) * 100
+        return cpu is not None and cpu >= (os.cpu_count() or 1) * 50
 
     @work(exclusive=True, group="health", exit_on_error=False)
     async def _poll_health(self, quiet: bool = False) -> None:

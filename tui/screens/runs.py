@@ -56,7 +56,7 @@ class RunControl(Screen[None]):
     _run_seq: int
     _shown_seq: int
     _hardware_due: bool  # a hardware sample came while a run streamed: drawn with the next flush
-    calm: bool  # the running model keeps every core busy: one redraw a second (see main.CALM_FLUSH_S)
+    calm: bool  # the running model computes on this CPU: one redraw a second (see main.CALM_FLUSH_S)
 
     if TYPE_CHECKING:  # MainScreen's
 

@@ -13,14 +13,21 @@ StreamText; `toggle_raw` shows that instead (and the Markdown is not fed while i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.timer import Timer
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from tui.widgets.stream_text import StreamText
+
+if TYPE_CHECKING:
+    from textual.widgets import Markdown
 
 
 class OutputPanel(Vertical):
@@ -62,13 +69,15 @@ class OutputPanel(Vertical):
         self._next_append = 0.0  # monotonic time before which no append starts
         self._timer: Timer | None = None
         self._restart_due = False  # the document still holds the last run's answer
+        self._appending = asyncio.Lock()
 
     def compose(self) -> ComposeResult:
         yield Static(id="error")
         yield Static(id="reasoning-fold")
         yield StreamText(id="reasoning")
-        with VerticalScroll(id="answer", can_focus=False):
-            yield Markdown(id="answer-md", open_links=False)
+        # The Markdown view itself comes with the first answer: its parser and highlighter are ~3 MB and
+        # tens of milliseconds of imports that an idle `top` or its first frame do not need.
+        yield VerticalScroll(id="answer", can_focus=False)
         yield StreamText(id="answer-raw")
 
     def on_mount(self) -> None:
@@ -86,7 +95,28 @@ class OutputPanel(Vertical):
 
     @property
     def markdown(self) -> Markdown:
+        """The rendered answer (NoMatches before the first answer of the session)."""
+        from textual.widgets import Markdown
+
         return self.query_one("#answer-md", Markdown)
+
+    @property
+    def rendered(self) -> str:
+        """The Markdown source rendered so far ("" before the first answer)."""
+        try:
+            return self.markdown.source
+        except NoMatches:
+            return ""
+
+    async def _markdown_view(self) -> Markdown:
+        try:
+            return self.markdown
+        except NoMatches:
+            from textual.widgets import Markdown
+
+            view = Markdown(id="answer-md", open_links=False)
+            await self.answer_box.mount(view)
+            return view
 
     @property
     def answer_box(self) -> VerticalScroll:
@@ -159,6 +189,10 @@ class OutputPanel(Vertical):
 
     async def _append(self) -> None:
         self._timer = None
+        async with self._appending:  # the flush's pump and this widget's timer take turns
+            await self._append_pending()
+
+    async def _append_pending(self) -> None:
         await self._restart_if_due()
         if not self._pending:
             return
@@ -169,7 +203,7 @@ class OutputPanel(Vertical):
             text, rest = text[:cut], text[cut:]
             self._pending.append(rest)
         started = time.monotonic()
-        await self.markdown.append(text)
+        await (await self._markdown_view()).append(text)
         done = time.monotonic()
         self._next_append = done + max(self.DUTY * (done - started), self.MIN_GAP_S)
         if not self.answer_box.is_anchored:
@@ -194,7 +228,8 @@ class OutputPanel(Vertical):
 
     async def _restart_markdown(self) -> None:
         self.answer_box.anchor(False)
-        await self.markdown.update("")
+        with contextlib.suppress(NoMatches):  # no answer yet this session: nothing to clear
+            await self.markdown.update("")
         self.answer_box.scroll_home(animate=False, immediate=True)
 
     async def settle(self) -> None:

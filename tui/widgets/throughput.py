@@ -70,7 +70,7 @@ class ThroughputPanel(Vertical):
                 self._spark.data = data
 
     def show_live(self, f: LiveFigures, spark: Sequence[float], calm: bool = False) -> None:
-        # calm: the model keeps every core busy and the screen redraws once a second to leave it them.
+        # calm: the model computes on this machine's CPU; the screen redraws once a second to leave it them.
         label = "tok/s · live · 1 redraw/s" if calm else "tok/s · live (2 s window)"
         self._set(label, _tps(f.tps), spark if len(spark) > 1 else [])
         self._figures(f.ttft_s, f.prompt_tps, f.completion_tokens, f.reasoning_tokens, None, f.elapsed_s)
