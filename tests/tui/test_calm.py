@@ -64,7 +64,38 @@ async def test_redraws_once_a_second_only_while_the_model_runs_on_the_cpu(
     assert span > 1.5, draws
     if calm:
         assert len(steady) <= span / 1.0 + 3, (len(steady), span)
-        assert draws[-1][1] == "tok/s · live · 1 redraw/s"
+        assert all(label == "tok/s · live · 1 redraw/s" for _, label in draws)
     else:
         assert len(steady) >= span / 0.25 * 0.6, (len(steady), span)  # 4 Hz, a loaded machine allowed for
-        assert all(label == "tok/s · live (2 s window)" for _, label in draws)
+        assert all(label == "tok/s · live (2 s window)" for t, label in draws if t - draws[0][0] > 0.5)
+
+
+async def test_a_run_starts_at_the_pace_the_last_run_on_its_server_ended_with(
+    build: Callable[..., GptossTop], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first run on a server on this machine starts calm (it may be computing on the CPU) until a
+    sample taken within the run says; the next run on the same server starts where that one ended."""
+    labels: list[str] = []
+    show_live = ThroughputPanel.show_live
+
+    def spy(self: ThroughputPanel, f: LiveFigures, spark: Sequence[float], calm: bool = False) -> None:
+        show_live(self, f, spark, calm)
+        labels.append(self._label)
+
+    monkeypatch.setattr(ThroughputPanel, "show_live", spy)
+    backend = ReplayBackend(clock=None, tps=120.0)  # ~1.5 s a run
+    backend.ttft_s = 0.0
+    app = build(backend=backend, sampler=machine(10.0), clock=time.perf_counter, interval=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        for _ in range(2):
+            labels.clear()
+            await pilot.press("enter")
+            worker = app.main.run_worker_
+            assert worker is not None
+            await worker.wait()
+            await pilot.pause(0.1)
+            if _ == 0:
+                first = list(labels)
+    assert first[0] == "tok/s · live · 1 redraw/s" and first[-1] == "tok/s · live (2 s window)", first
+    assert set(labels) == {"tok/s · live (2 s window)"}, labels

@@ -101,6 +101,8 @@ class MainScreen(RunControl):
         self._hardware_due = False
         self.calm = False  # the running model computes on this CPU: the screen redraws once a second
         self._flushed_at = 0.0
+        self._run_began = 0.0
+        self._calm_seen: dict[str | None, bool] = {}  # server URL → the pace its last run had
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -344,10 +346,30 @@ class MainScreen(RunControl):
     def _hardware_tick(self) -> None:
         if self.running:
             self._hardware_due = True  # drawn by the next flush, in the same frame as the tokens
-            self.calm = self._model_on_every_core()
+            # The server's CPU over a sampling interval that lies within the run decides the pace.
+            if monotonic() - self._run_began >= 1.5 * self.services.interval:
+                self.calm = self._model_on_every_core()
+                if self.running_pattern is not None:
+                    self._calm_seen[self._url_of(self.running_pattern)] = self.calm
         else:
             self.calm = False
             self._refresh_hardware()
+
+    def _begin_pace(self, pattern: Pattern) -> None:
+        """A run starts: its pace until the sampler has seen the server during it. What the last run
+        on the same server showed, or (a first run) once a second for a server on this machine, which
+        may well be computing on its CPU, so that the run's first seconds are not taken from it."""
+        from backends.servers.priority import is_local
+
+        self._run_began = monotonic()
+        url = self._url_of(pattern)
+        if url in self._calm_seen:
+            self.calm = self._calm_seen[url]
+        else:
+            self.calm = pattern.host is None and is_local(url) and self._calm_allowed()
+
+    def _calm_allowed(self) -> bool:
+        return self.services.sampler is not None and os.environ.get(CALM_ENV, "").strip() != "0"
 
     async def _flush_tick(self) -> None:
         now = monotonic()
@@ -361,7 +383,7 @@ class MainScreen(RunControl):
         cores or more, by the sampler)? A pattern on another host never does."""
         p = self.running_pattern
         sampler = self.services.sampler
-        if p is None or p.host is not None or sampler is None or os.environ.get(CALM_ENV, "").strip() == "0":
+        if p is None or p.host is not None or sampler is None or not self._calm_allowed():
             return False
         from backends.probes.remote.registry import sampler_for
 
