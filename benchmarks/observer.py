@@ -8,8 +8,8 @@ One real llama-server (a generated model, `builtin:medium` by default) is starte
 - **bench** — `gptoss-top bench FILE --format json --no-save` (a fresh process per run, as a user
   runs it);
 - **tui 120x40** and **tui 80x24** — `gptoss-top --config FILE` on a pseudo-terminal that a thread
-  keeps reading (as a terminal would); after the first frame has settled `enter` starts the run and
-  the run record is read from the results store the TUI writes.
+  keeps reading (as a terminal would); once the TUI has drawn and gone quiet (its start-up work done:
+  `settle`) `enter` starts the run and the run record is read from the results store the TUI writes.
 
 Each client reports the server's own figures from the same run (`timings.predicted_per_second` for
 the decode-heavy case, `timings.prompt_per_second` for the prompt-heavy one), so the ratio to the
@@ -200,7 +200,7 @@ def run_tui(cfg: str, name: str, size: tuple[int, int], env: dict[str, str], dat
     try:
         if proc.wait_for(name, timeout=60) is None:
             raise RuntimeError(f"the TUI never drew: {proc.output[-1500:].decode(errors='replace')}")
-        time.sleep(1.5)  # first frame settled: start-up is not part of the run
+        settle(proc.proc.pid)  # start-up (probes, fit marks, a model file's header) is not part of the run
         r0 = tree_cpu(proc.proc.pid)
         proc.send(b"\r")
         deadline = time.monotonic() + 300
@@ -215,6 +215,23 @@ def run_tui(cfg: str, name: str, size: tuple[int, int], env: dict[str, str], dat
     with open(store, encoding="utf-8") as f:
         rec = json.loads(f.readlines()[-1])
     return record_figures(rec) | {"cpu_s": cpu, "run_cpu_s": run_cpu}
+
+
+def settle(pid: int, quiet_s: float = 0.5, at_least_s: float = 1.5, at_most_s: float = 15.0) -> None:
+    """Wait until the TUI's process tree has been quiet (under 2 % of a core) for `quiet_s`: what it
+    does after its first frame — the main screen, the hardware probes, the fit marks, which read model
+    headers in a child process — finishes before the run starts, as it would before a user's keypress."""
+    start = time.monotonic()
+    time.sleep(at_least_s)
+    last, quiet_since = tree_cpu(pid), time.monotonic()
+    while time.monotonic() - start < at_most_s:
+        time.sleep(0.1)
+        now_cpu, now = tree_cpu(pid), time.monotonic()
+        if now_cpu - last > 0.02 * 0.1 + 1e-9:
+            quiet_since = now
+        elif now - quiet_since >= quiet_s:
+            return
+        last = now_cpu
 
 
 def count_lines(path: str) -> int:
