@@ -99,3 +99,43 @@ async def test_a_run_starts_at_the_pace_the_last_run_on_its_server_ended_with(
                 first = list(labels)
     assert first[0] == "tok/s · live · 1 redraw/s" and first[-1] == "tok/s · live (2 s window)", first
     assert set(labels) == {"tok/s · live (2 s window)"}, labels
+
+
+async def test_a_header_that_has_the_server_down_asks_again_once_tokens_flow(
+    build: Callable[..., GptossTop], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No health requests mid-run, except one when the header still says the server is down (a
+    managed server's first run starts it): the header is right while the run streams."""
+    from tui.widgets.header import HeaderBar
+
+    backend = ReplayBackend(clock=None, tps=80.0)  # ~2.3 s
+    backend.ttft_s = 0.0
+    down = [True]  # until the run's first tokens: what a managed server's first run looks like
+    health, stream = type(backend).health, type(backend).stream
+
+    async def flaky(self: ReplayBackend) -> Any:
+        h = await health(self)
+        return type(h)(False, "unreachable (ConnectError)") if down[0] else h
+
+    async def streaming(self: ReplayBackend, request: Any) -> Any:
+        async for event in stream(self, request):
+            down[0] = False
+            yield event
+
+    monkeypatch.setattr(type(backend), "health", flaky)
+    monkeypatch.setattr(type(backend), "stream", streaming)
+    app = build(backend=backend, clock=time.perf_counter, interval=0.2, health_interval=0.1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        header = app.main.query_one(HeaderBar)
+        assert header.health is not None and not header.health.ok
+        await pilot.press("enter")
+        worker = app.main.run_worker_
+        assert worker is not None
+        while worker.is_running and not (header.health is not None and header.health.ok):
+            await pilot.pause(0.05)
+        assert worker.is_running, "the header was still 'down' when the run ended"
+        asked = sum(1 for call, _ in backend.calls if call == "health")
+        await worker.wait()
+        during = sum(1 for call, _ in backend.calls if call == "health") - asked
+    assert during == 0, "asked again while the run streamed, though the header knew the server up"

@@ -57,6 +57,7 @@ class RunControl(Screen[None]):
     _shown_seq: int
     _hardware_due: bool  # a hardware sample came while a run streamed: drawn with the next flush
     calm: bool  # the running model computes on this CPU: one redraw a second (see main.CALM_FLUSH_S)
+    _asked_streaming = False  # the health was asked once this run after its tokens began to flow
 
     if TYPE_CHECKING:  # MainScreen's
 
@@ -155,6 +156,7 @@ class RunControl(Screen[None]):
         pattern = message.pattern
         self.running_pattern = pattern
         self._begin_pace(pattern)
+        self._asked_streaming = False
         self.query_one(HeaderBar).set_pattern(pattern, self._url_of(pattern))
         self.query_one(OutputPanel).reset(message.label)
         self.query_one(ThroughputPanel).reset()
@@ -164,6 +166,16 @@ class RunControl(Screen[None]):
         # run, or one that was down); the run's end asks in any case.
         header = self.query_one(HeaderBar)
         if header.health is None or not header.health.ok:
+            self._poll_health()
+
+    def _ask_once_streaming(self) -> None:
+        """Tokens flow, but the header still has the server down or not started (a managed server's
+        first run starts it): ask once, so the header and the loaded model are right for the run."""
+        if self._asked_streaming:
+            return
+        header = self.query_one(HeaderBar)
+        if header.health is None or not header.health.ok:
+            self._asked_streaming = True
             self._poll_health()
 
     def on_run_progress(self, message: RunProgress) -> None:
@@ -247,6 +259,7 @@ class RunControl(Screen[None]):
             figures = self.live.figures()
             if figures is not None:
                 self.query_one(ThroughputPanel).show_live(figures, self.live.spark, calm=self.calm)
+                self._ask_once_streaming()
             if self._hardware_due:
                 self._hardware_due = False
                 self._refresh_hardware()
