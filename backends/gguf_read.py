@@ -22,7 +22,26 @@ CHILD_TIMEOUT_S = 120.0  # a 60 GB model's header takes seconds on a slow disk
 
 
 class GGUFReadError(Exception):
-    """The file could not be read as GGUF (or gguf-py is missing); the message says why."""
+    """The file could not be read as GGUF; the message says why."""
+
+
+class GGUFMissing(GGUFReadError):
+    """gguf-py is not installed (the `demo` extra brings it)."""
+
+
+MISSING = "reading GGUF files needs the gguf package (pip install gguf)"
+
+
+def file_type_name(value: Any) -> str | None:
+    """general.file_type as llama.cpp names it (MOSTLY_MXFP4_MOE → "MXFP4_MOE"); None if unknown."""
+    if not isinstance(value, int):
+        return None
+    try:
+        from gguf import LlamaFileType
+
+        return LlamaFileType(value).name.removeprefix("MOSTLY_")
+    except (ImportError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -40,9 +59,9 @@ def read_header(path: str) -> GGUFHeader:
 
 def _read(path: str) -> GGUFHeader:
     try:
-        from gguf import GGUFReader, LlamaFileType
+        from gguf import GGUFReader
     except ImportError:
-        raise GGUFReadError("reading GGUF files needs the gguf package (pip install gguf)") from None
+        raise GGUFMissing(MISSING) from None
     try:
         reader = GGUFReader(path)
         kv = {k: _value(f) for k, f in reader.fields.items() if not k.startswith("tokenizer.ggml.")}
@@ -51,14 +70,7 @@ def _read(path: str) -> GGUFHeader:
         align = int(getattr(reader, "alignment", 32) or 32)
     except Exception as e:  # gguf-py raises ValueError, IndexError, struct/numpy errors on bad files
         raise GGUFReadError(f"{type(e).__name__}: {e}") from None
-    file_type = kv.get("general.file_type")
-    name = None
-    if isinstance(file_type, int):
-        try:
-            name = LlamaFileType(file_type).name.removeprefix("MOSTLY_")
-        except ValueError:
-            name = None
-    return GGUFHeader(kv, tensors, align, name)
+    return GGUFHeader(kv, tensors, align, file_type_name(kv.get("general.file_type")))
 
 
 def _value(field: Any) -> Any:
@@ -80,7 +92,7 @@ def _in_child(path: str) -> GGUFHeader:
         tail = (p.stderr or "").strip().splitlines()[-1:] or [f"exit status {p.returncode}"]
         raise GGUFReadError(f"the header reader failed: {tail[0]}") from None
     if "error" in out:
-        raise GGUFReadError(str(out["error"]))
+        raise (GGUFMissing if out.get("missing") else GGUFReadError)(str(out["error"]))
     tensors = [(str(n), int(b), int(o), int(r)) for n, b, o, r in out["tensors"]]
     return GGUFHeader(out["kv"], tensors, int(out["alignment"]), out["file_type"])
 
@@ -92,7 +104,7 @@ def main(argv: list[str]) -> int:
     try:
         h = _read(argv[0])
     except GGUFReadError as e:
-        print(json.dumps({"error": str(e)}))
+        print(json.dumps({"error": str(e), "missing": isinstance(e, GGUFMissing)}))
         return 0
     doc = {"kv": h.kv, "tensors": h.tensors, "alignment": h.alignment, "file_type": h.file_type}
     print(json.dumps(doc, default=repr))  # a value JSON cannot hold (bytes) becomes its repr

@@ -18,25 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.tui_common import GPTOSS_TOP, PtyProcess, bench_env, load_note, small_config
+from benchmarks.tui_common import GPTOSS_TOP, PtyProcess, bench_env, load_note, small_config, with_bytecode_cache
 
 # The footer's "Quit": drawn with the main screen, every panel of the first view; the first frame can
 # come before it (the start screen: header and patterns).
 MAIN_SCREEN = "Quit"
-
-
-def with_bytecode_cache(env: dict[str, str]) -> dict[str, str]:
-    """Let the warm-up runs write .pyc files, so that the timed runs read them.
-
-    An installed gptoss-top has them (pip compiles on install), and so has Textual in the venv; with
-    PYTHONDONTWRITEBYTECODE set in the environment a checkout has none, and every timed start of the
-    TUI compiled gptoss-top's ~80 modules from source (~10 % of its samples in py-spy) while the
-    minimal app compiled nothing. They go to `__pycache__` beside the sources, which git ignores.
-    (Not to a PYTHONPYCACHEPREFIX folder: with one set, the idle TUI measured ~10 MB more RSS.)
-    """
-    env = dict(env)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
 
 
 def first_frame(config: str, expect: str, env: dict[str, str], argv: list[str] | None = None,
@@ -47,10 +33,8 @@ def first_frame(config: str, expect: str, env: dict[str, str], argv: list[str] |
 def timed_frames(config: str, expect: str, env: dict[str, str], argv: list[str] | None = None,
                  then: str | None = None) -> tuple[float, float | None]:  # fmt: skip
     """Seconds until `expect` is written, and until `then` is (both watched from the spawn on)."""
-    p = PtyProcess(argv or [GPTOSS_TOP, "--config", config], env)
     keys = [expect] + ([then] if then else [])
-    with p._cond:  # watched before the child can write anything (it takes ~100 ms to start)
-        p._watch.extend(k.encode() for k in keys)
+    p = PtyProcess(argv or [GPTOSS_TOP, "--config", config], env, watch=tuple(keys))
     try:
         times = [p.wait_for(k, timeout=30) for k in keys]
     finally:

@@ -60,6 +60,20 @@ def small_config(folder: Path) -> Path:
     return path
 
 
+def with_bytecode_cache(env: dict[str, str]) -> dict[str, str]:
+    """Let the warm-up runs write .pyc files, so that the timed runs read them.
+
+    An installed gptoss-top has them (pip compiles on install), and so has Textual in the venv; with
+    PYTHONDONTWRITEBYTECODE set in the environment a checkout has none, and every timed start of the
+    TUI compiled gptoss-top's ~80 modules from source (~10 % of its samples in py-spy) while the
+    minimal app compiled nothing. They go to `__pycache__` beside the sources, which git ignores.
+    (Not to a PYTHONPYCACHEPREFIX folder: with one set, the idle TUI measured ~10 MB more RSS.)
+    """
+    env = dict(env)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def bench_env(folder: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -77,7 +91,9 @@ def bench_env(folder: Path) -> dict[str, str]:
 class PtyProcess:
     """A child on a pty of a given size; everything it writes is kept (and can be waited for)."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], size: tuple[int, int] = (100, 30)) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], size: tuple[int, int] = (100, 30),
+                 watch: tuple[str, ...] = ()) -> None:  # fmt: skip
+        """`watch`: texts whose first appearance is timed from the first byte on (see `wait_for`)."""
         self.t_spawn = time.perf_counter()
         master, slave = pty.openpty()
         cols, rows = size
@@ -90,7 +106,7 @@ class PtyProcess:
         self.master = master
         self.output = bytearray()
         self.seen_at: dict[bytes, float] = {}
-        self._watch: list[bytes] = []
+        self._watch: list[bytes] = [w.encode() for w in watch]
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._thread = threading.Thread(target=self._drain, daemon=True)

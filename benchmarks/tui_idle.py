@@ -24,8 +24,8 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.startup import first_frame, with_bytecode_cache
-from benchmarks.tui_common import GPTOSS_TOP, TmuxSession, bench_env, load_note, small_config
+from benchmarks.startup import first_frame
+from benchmarks.tui_common import GPTOSS_TOP, TmuxSession, bench_env, load_note, small_config, with_bytecode_cache
 
 
 def minimal_app() -> int:
@@ -101,7 +101,7 @@ def main() -> int:
         cols, rows = (int(n) for n in a.size.lower().split("x"))
         argv = [GPTOSS_TOP, "--config", config, "--interval", str(a.interval)]
         minimal = [sys.executable, "-m", "benchmarks.tui_idle", "--minimal-app"]
-        # Both read .pyc files, as installed copies do (see benchmarks.startup.with_bytecode_cache).
+        # Both read .pyc files, as installed copies do (see benchmarks.tui_common.with_bytecode_cache).
         first_frame(config, "Patterns", env, argv)
         first_frame(config, "█", env, minimal)
         tui = TmuxSession(f"bench-idle-tui-{tag}", argv, env, size=(cols, rows))

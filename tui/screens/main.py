@@ -348,7 +348,7 @@ class MainScreen(RunControl):
             self._hardware_due = True  # drawn by the next flush, in the same frame as the tokens
             # The server's CPU over a sampling interval that lies within the run decides the pace.
             if monotonic() - self._run_began >= 1.5 * self.services.interval:
-                self.calm = self._model_on_every_core()
+                self.calm = self._model_on_cpu()
                 if self.running_pattern is not None:
                     self._calm_seen[self._url_of(self.running_pattern)] = self.calm
         else:
@@ -378,7 +378,7 @@ class MainScreen(RunControl):
         self._flushed_at = now
         await self._flush()
 
-    def _model_on_every_core(self) -> bool:
+    def _model_on_cpu(self) -> bool:
         """Does the running model compute on this machine's CPU (its server uses half of the logical
         cores or more, by the sampler)? A pattern on another host never does."""
         p = self.running_pattern

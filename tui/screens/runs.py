@@ -161,16 +161,12 @@ class RunControl(Screen[None]):
         self.query_one(OutputPanel).reset(message.label)
         self.query_one(ThroughputPanel).reset()
         await self._flush()  # tokens that came before this message was handled
-        # The run itself says whether the server answers, and every request now lands on a server that
-        # is busy with it: ask only when the header does not know it healthy (a managed server's first
-        # run, or one that was down); the run's end asks in any case.
-        header = self.query_one(HeaderBar)
-        if header.health is None or not header.health.ok:
-            self._poll_health()
 
     def _ask_once_streaming(self) -> None:
-        """Tokens flow, but the header still has the server down or not started (a managed server's
-        first run starts it): ask once, so the header and the loaded model are right for the run."""
+        """The server is not asked about its health while a run streams (its tokens say it is up, and
+        each request lands on a server busy with the run; the run's end asks). Except once, when tokens
+        flow but the header still has it down or not started (a managed server's first run starts it),
+        so the header and the loaded model are right for the run."""
         if self._asked_streaming:
             return
         header = self.query_one(HeaderBar)

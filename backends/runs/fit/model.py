@@ -14,15 +14,13 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from backends.gguf_read import GGUFReadError, read_header
+from backends.gguf_read import GGUFHeader, GGUFMissing, GGUFReadError, file_type_name, read_header
 
 # gpt-oss alternates sliding-window and full attention with a period of 2 when the GGUF does not say
 # (llama.cpp src/llama-model.cpp, LLM_ARCH_OPENAI_MOE hparams; src/llama-hparams.cpp set_swa_pattern).
 DEFAULT_SWA_PERIOD = {"gpt-oss": 2, "gptoss": 2}
 # `blk.N.ffn_(up|down|gate|gate_up)_(ch|)exps` and their biases: what --n-cpu-moe keeps on the host
 # (llama.cpp common/common.h LLM_FFN_EXPS_REGEX).
-# The reader's name for general.file_type ("MXFP4_MOE"), kept beside the metadata it came from.
-FILE_TYPE_NAME = "gptoss_top.file_type_name"
 _EXPS = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps\b")
 _BLOCK = re.compile(r"^blk\.(\d+)\.")
 
@@ -127,8 +125,10 @@ def from_metadata(
     where: str,
     file_bytes: int | None = None,
     path: str | None = None,
+    quant: str | None = None,
 ) -> ModelDesc:
-    """A description from GGUF-style keys (`{arch}.block_count`, …) and tensor bytes by name."""
+    """A description from GGUF-style keys (`{arch}.block_count`, …) and tensor bytes by name. `quant`:
+    the file type's name when the reader named it already (else it is named from general.file_type)."""
     arch = kv.get("general.architecture")
     if not isinstance(arch, str) or not arch:
         raise FitInputError(f"{where}: no general.architecture in the model's metadata")
@@ -161,21 +161,8 @@ def from_metadata(
         n_ctx_train=key("context_length"), block_bytes=blocks, expert_bytes=experts, input_bytes=inp,
         output_bytes=out, n_expert=n_expert, n_expert_used=key("expert_used_count") or 0, n_swa=n_swa,
         swa_layers=swa_pattern(n_layer, period) if n_swa else (), file_bytes=file_bytes, path=path,
-        quant=_quant_name(kv.get(FILE_TYPE_NAME) or kv.get("general.file_type")),
+        quant=quant or file_type_name(kv.get("general.file_type")),
     )  # fmt: skip
-
-
-def _quant_name(file_type: Any) -> str | None:
-    if isinstance(file_type, str):  # named by the reader already (FILE_TYPE_NAME)
-        return file_type
-    if not isinstance(file_type, int):
-        return None
-    try:
-        from gguf import LlamaFileType
-
-        return LlamaFileType(file_type).name.removeprefix("MOSTLY_")
-    except (ImportError, ValueError):
-        return None
 
 
 def read_gguf(path: str | os.PathLike[str], name: str | None = None) -> ModelDesc:
@@ -216,8 +203,8 @@ def _parts_state(shown: str) -> tuple[tuple[int, int] | None, ...]:
     return tuple(out)
 
 
-def _read_one(shown: str, size: int) -> tuple[dict[str, Any], list[tuple[str, int, int, int]]]:
-    """(metadata, [(tensor, bytes padded, offset, vocab rows)]) of one GGUF file; FitInputError if bad."""
+def _read_one(shown: str, size: int) -> tuple[GGUFHeader, list[tuple[str, int, int, int]]]:
+    """(header, [(tensor, bytes padded, offset, vocab rows)]) of one GGUF file; FitInputError if bad."""
     try:
         with open(shown, "rb") as f:
             magic = f.read(4)
@@ -227,26 +214,24 @@ def _read_one(shown: str, size: int) -> tuple[dict[str, Any], list[tuple[str, in
         raise FitInputError(f"{shown}: not a GGUF file (it does not start with the GGUF magic bytes)")
     try:
         header = read_header(shown)
+    except GGUFMissing as e:
+        raise FitInputError(f"{shown}: {e}") from None
     except GGUFReadError as e:
-        if "needs the gguf package" in str(e):
-            raise FitInputError(f"{shown}: {e}") from None
         cut = _truncated_at(shown, size)
         if cut is not None:
             raise FitInputError(f"{shown}: truncated: tensor {cut[0]} ends at byte {cut[1]} but the file has "
                                 f"{size} bytes; download it again") from None  # fmt: skip
         raise FitInputError(f"{shown}: a damaged or truncated GGUF file ({e})") from None
-    kv = dict(header.kv)
-    if header.file_type is not None:
-        kv[FILE_TYPE_NAME] = header.file_type
     tensors = [(name, pad(n, header.alignment), offset, rows) for name, n, offset, rows in header.tensors]
-    return kv, tensors
+    return header, tensors
 
 
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 
 
 def _read_gguf(shown: str, size: int) -> ModelDesc:
-    kv, tensors = _read_one(shown, size)
+    header, tensors = _read_one(shown, size)
+    kv = dict(header.kv)
     total = size
     count = _scalar(kv.get("split.count")) or 1
     m = _SPLIT.search(shown)
@@ -270,7 +255,7 @@ def _read_gguf(shown: str, size: int) -> ModelDesc:
     if vocab and isinstance(arch, str):
         kv.setdefault(f"{arch}.vocab_size", vocab[0])
     return from_metadata(kv, sizes, name=os.path.basename(shown), source="gguf", where=shown,
-                         file_bytes=total, path=shown)  # fmt: skip
+                         file_bytes=total, path=shown, quant=header.file_type)  # fmt: skip
 
 
 _SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # GGUF value types
