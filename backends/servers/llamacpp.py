@@ -14,14 +14,13 @@ import os
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from backends.base import (
     AuthError,
     BackendError,
     BackendKind,
+    BackendTimeout,
     Capabilities,
     ChatRequest,
     Endpoint,
@@ -31,6 +30,7 @@ from backends.base import (
     ModelInfo,
     Prepared,
     ServerOptions,
+    ServerUnreachable,
     StreamEvent,
 )
 from backends.servers.llamaserver import ManagedServer, ServerConfig, find_server_binary, gguf_block_count, ngl_for
@@ -40,6 +40,9 @@ from backends.servers.provenance import Provenance, fetch_llamacpp
 from backends.wire.framing import READ_PACE_S
 from backends.wire.http import Http, status_hint
 from backends.wire.openai_stream import error_from_payload
+
+if TYPE_CHECKING:
+    import httpx
 
 HINT = "is llama-server running at that address? (start it, or give a model_path to let gptoss-top run it)"
 _METRIC = re.compile(r"^(llamacpp:[a-z_]+)(?:\{[^}]*\})?\s+([-+0-9.eE]+|NaN)$")
@@ -197,13 +200,17 @@ class LlamaCppBackend:
 
     async def health(self) -> Health:
         try:
-            r = await self._http.client.get("/health", timeout=3.0)
+            status, _ = await self._http.exchange("GET", "/health", timeout=3.0)
+        except ServerUnreachable:
+            return Health(False, "unreachable")
+        except BackendTimeout:
+            return Health(False, "no answer in 3 s")
         except Exception as e:
             return Health(False, f"unreachable ({type(e).__name__})")
-        if r.status_code == 503:
+        if status == 503:
             return Health(False, "loading model")
-        if r.status_code != 200:
-            return Health(False, f"HTTP {r.status_code}")
+        if status != 200:
+            return Health(False, f"HTTP {status}")
         version = None
         try:
             version = str((await self.props()).get("build_info") or "") or None

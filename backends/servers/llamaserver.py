@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
-
-from backends.base import GpuLayers, ServerStartFailed
+from backends.base import BackendError, GpuLayers, ServerStartFailed
 from backends.servers import priority
+from backends.wire import light
 
 _OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
 
@@ -211,23 +210,24 @@ class ManagedServer:
         except OSError as e:
             raise ServerStartFailed(f"could not run {self.binary}: {e}") from None
         deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            while True:
-                code = self.proc.poll()
-                if code is not None:
-                    raise ServerStartFailed(
-                        f"llama-server exited with status {code} while starting:\n{self.stderr_tail()}",
-                        hint="out of memory? try a smaller context_length or fewer gpu_layers",
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    r = await client.get(f"{self.url}/health")
-                    if r.status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    tail = self.stderr_tail()
-                    self.stop()
-                    raise ServerStartFailed(f"llama-server did not become healthy in {timeout_s:.0f} s:\n{tail}")
-                await asyncio.sleep(0.05)
+        while True:
+            code = self.proc.poll()
+            if code is not None:
+                raise ServerStartFailed(
+                    f"llama-server exited with status {code} while starting:\n{self.stderr_tail()}",
+                    hint="out of memory? try a smaller context_length or fewer gpu_layers",
+                )
+            with contextlib.suppress(BackendError):
+                status, _ = await light.exchange(
+                    self.url, "GET", "/health", headers={}, body=None, connect_timeout_s=2, read_timeout_s=2, hint=""
+                )
+                if status == 200:
+                    return
+            if time.monotonic() > deadline:
+                tail = self.stderr_tail()
+                self.stop()
+                raise ServerStartFailed(f"llama-server did not become healthy in {timeout_s:.0f} s:\n{tail}")
+            await asyncio.sleep(0.05)
 
     def stderr_tail(self, lines: int = 15) -> str:
         try:

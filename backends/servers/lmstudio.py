@@ -12,9 +12,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any, ClassVar, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from backends.base import (
     BackendError,
@@ -52,6 +50,9 @@ from backends.servers.provenance import Provenance, fetch_lmstudio
 from backends.wire.framing import READ_PACE_S, decode
 from backends.wire.http import Http
 from backends.wire.openai_stream import error_from_payload
+
+if TYPE_CHECKING:
+    import httpx
 
 Api = Literal["v1", "openai"]
 

@@ -13,9 +13,7 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from backends.base import (
     AuthError,
@@ -41,6 +39,9 @@ from backends.servers.ollama_stream import events_from_ndjson
 from backends.servers.provenance import Provenance, fetch_ollama
 from backends.wire.framing import READ_PACE_S
 from backends.wire.http import Http, status_hint
+
+if TYPE_CHECKING:
+    import httpx
 
 UNREACHABLE_HINT = "is `ollama serve` running? is OLLAMA_HOST right?"
 # Used for "max" when the block count is unknown: any value ≥ block_count+1 means full offload.

@@ -8,9 +8,7 @@ the request body, model list and error mapping here are reused by LM Studio's Op
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from backends.base import (
     AuthError,
@@ -32,6 +30,9 @@ from backends.base import (
 from backends.fields import obj, positive_int
 from backends.wire.http import Http, default_classify, status_hint
 from backends.wire.openai_stream import error_from_payload, events_from_sse_bytes
+
+if TYPE_CHECKING:
+    import httpx
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"

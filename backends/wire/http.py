@@ -4,6 +4,10 @@ Transport failures become `ServerUnreachable` / `BackendTimeout` / `StreamBroken
 the backend supplies ("is `ollama serve` running?"); an error status becomes the backend's own
 `BackendError` subclass through the `classify` callback. The API key is sent as a header and never
 appears in a message.
+
+Streams go through httpx, imported when the first one starts. A request with no body to stream, to
+a plain-HTTP server with no proxy in the way, goes through `backends.wire.light` instead, so an idle
+TUI's health polls load neither httpx nor a TLS context (see that module for the measurement).
 """
 
 from __future__ import annotations
@@ -14,9 +18,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from backends.base import (
     AuthError,
@@ -24,11 +26,13 @@ from backends.base import (
     BackendTimeout,
     BadResponse,
     Endpoint,
-    ServerUnreachable,
-    StreamBroken,
     redact,
     redact_any,
 )
+from backends.wire import failures, light
+
+if TYPE_CHECKING:
+    import httpx
 
 Classify = Callable[[int, Any], BackendError]
 
@@ -45,8 +49,18 @@ def tls_context(scheme: str) -> ssl.SSLContext:
     should never make fails instead of going unverified.
     """
     if scheme == "https":
+        import httpx
+
         return httpx.create_ssl_context()
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED by default
+
+
+def with_key(endpoint: Endpoint, headers: dict[str, str] | None) -> dict[str, str]:
+    """The headers every request to `endpoint` carries: the backend's own and the API key."""
+    h = dict(headers or {})
+    if endpoint.api_key:
+        h["Authorization"] = f"Bearer {endpoint.api_key}"
+    return h
 
 
 def make_client(
@@ -54,9 +68,9 @@ def make_client(
     headers: dict[str, str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    h = dict(headers or {})
-    if endpoint.api_key:
-        h["Authorization"] = f"Bearer {endpoint.api_key}"
+    import httpx
+
+    h = with_key(endpoint, headers)
     # timeout_s bounds every wait for data (a model load, a long prefill); the first-token limit is
     # the session's business, since it must not cut a slow load in prepare() or a pause mid-stream.
     timeout = httpx.Timeout(endpoint.timeout_s, connect=endpoint.connect_timeout_s)
@@ -102,25 +116,26 @@ def _message(body: Any) -> str:
 
 def transport_error(exc: httpx.HTTPError, url: str, hint: str, *, streaming: bool = False) -> BackendError:
     """Map an httpx transport failure to an error that says what to do."""
+    import httpx
+
     if isinstance(exc, httpx.ConnectTimeout):
-        return ServerUnreachable(f"timed out connecting to {url}", hint=hint)
+        return failures.unreachable(url, hint, timed_out=True)
     if isinstance(exc, httpx.ConnectError):
-        return ServerUnreachable(f"cannot connect to {url}", hint=hint)
+        return failures.unreachable(url, hint)
     if isinstance(exc, httpx.ReadTimeout):
-        return BackendTimeout(
-            f"no data from {url} within the time-out",
-            hint="the model may still be loading or the prompt is long; raise timeout_s in the pattern",
-        )
+        return failures.read_timeout(url)
     if isinstance(exc, httpx.TimeoutException):
         return BackendTimeout(f"request to {url} timed out", hint="raise timeout_s in the pattern")
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-        what = "the connection closed mid-stream" if streaming else "the connection was closed"
-        return StreamBroken(f"{what} ({type(exc).__name__})", hint="did the server crash or restart?")
+        return failures.closed(type(exc).__name__, streaming=streaming)
     return BackendError(f"{type(exc).__name__} talking to {url}: {exc}", hint=hint)
 
 
 class Http:
-    """A thin wrapper holding a backend's client, URL, hint and error classifier."""
+    """A backend's way to its server: URL, hint, error classifier, and the client each request takes.
+
+    `client` (httpx) is made on first use: by a stream, by a request `light` cannot make (https, a
+    proxy, an injected transport), or by a test that sets its own."""
 
     def __init__(
         self,
@@ -136,7 +151,21 @@ class Http:
         self.hint = unreachable_hint
         self.classify = classify
         self.transport = transport
-        self.client = make_client(endpoint, headers, transport)
+        self._headers = headers
+        self._client: httpx.AsyncClient | None = None
+        self._light = transport is None and light.usable(self.url)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = make_client(self.endpoint, self._headers, self.transport)
+        return self._client
+
+    @client.setter
+    def client(self, client: httpx.AsyncClient) -> None:
+        """A client of the caller's (a test's recording transport): every request goes through it."""
+        self._client = client
+        self._light = False
 
     def moved(self, url: str) -> Http:
         """The same settings and transport for a server that now listens at `url` (a relaunch)."""
@@ -144,6 +173,7 @@ class Http:
             dataclasses.replace(self.endpoint, url=url),
             unreachable_hint=self.hint,
             classify=self.classify,
+            headers=self._headers,
             transport=self.transport,
         )
 
@@ -159,21 +189,47 @@ class Http:
         err.args = (err.message,)
         return err
 
-    async def request(self, method: str, path: str, *, timeout: float | None = None, **kw: Any) -> Any:
-        """A JSON (or text) body from a 2xx response; raises BackendError otherwise."""
+    async def exchange(
+        self, method: str, path: str, *, timeout: float | None = None, json: Any = None
+    ) -> tuple[int, Any]:
+        """The status and the decoded body (JSON, else text) of one request, whatever the status.
+
+        Raises a `BackendError` only when no answer came (unreachable, timed out, cut off)."""
+        if self._light:
+            body = None if json is None else _json_bytes(json)
+            try:
+                return await light.exchange(
+                    self.url,
+                    method,
+                    path,
+                    headers=with_key(self.endpoint, self._headers),
+                    body=body,
+                    connect_timeout_s=min(self.endpoint.connect_timeout_s, timeout or self.endpoint.timeout_s),
+                    read_timeout_s=timeout if timeout is not None else self.endpoint.timeout_s,
+                    hint=self.hint,
+                )
+            except BackendError as e:
+                raise self.clean(e) from None
+        import httpx
+
+        kw: dict[str, Any] = {} if json is None else {"json": json}
+        if timeout is not None:
+            kw["timeout"] = timeout
         try:
-            if timeout is not None:
-                kw["timeout"] = timeout
             r = await self.client.request(method, path, **kw)
         except httpx.HTTPError as e:
             raise self.clean(transport_error(e, self.url, self.hint)) from None
-        body = body_of(r)
-        if r.status_code >= 400:
-            raise self.clean(self.classify(r.status_code, self._redact(body)))
+        return r.status_code, body_of(r)
+
+    async def request(self, method: str, path: str, *, timeout: float | None = None, json: Any = None) -> Any:
+        """A JSON (or text) body from a 2xx response; raises BackendError otherwise."""
+        status, body = await self.exchange(method, path, timeout=timeout, json=json)
+        if status >= 400:
+            raise self.clean(self.classify(status, self._redact(body)))
         return body
 
-    async def get_json(self, path: str, *, timeout: float | None = None, **kw: Any) -> dict[str, Any]:
-        body = await self.request("GET", path, timeout=timeout, **kw)
+    async def get_json(self, path: str, *, timeout: float | None = None) -> dict[str, Any]:
+        body = await self.request("GET", path, timeout=timeout)
         if not isinstance(body, dict):
             raise BadResponse(f"{self.url}{path} did not answer with a JSON object: {str(body)[:120]!r}")
         return body
@@ -181,6 +237,8 @@ class Http:
     @asynccontextmanager
     async def stream(self, method: str, path: str, **kw: Any) -> AsyncIterator[AsyncIterator[bytes]]:
         """Open a streaming request; yields the raw byte chunks. Errors before the body are mapped."""
+        import httpx
+
         try:
             async with self.client.stream(method, path, **kw) as r:
                 if r.status_code >= 400:
@@ -191,6 +249,8 @@ class Http:
             raise self.clean(transport_error(e, self.url, self.hint, streaming=True)) from None
 
     async def _chunks(self, r: httpx.Response) -> AsyncIterator[bytes]:
+        import httpx
+
         try:
             async for chunk in r.aiter_raw():
                 yield chunk
@@ -198,4 +258,10 @@ class Http:
             raise self.clean(transport_error(e, self.url, self.hint, streaming=True)) from None
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _json_bytes(value: Any) -> bytes:
+    """A JSON body as httpx's `json=` sends it: compact, UTF-8, non-ASCII kept as it is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")

@@ -17,12 +17,15 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from backends.probes.model import Peaks, Snapshot
 from backends.probes.remote.convert import TelemetryError
-from backends.probes.remote.readers import Reader, make_reader
 from backends.probes.remote.source import TelemetrySource
 from backends.probes.sampler import compute_peaks
+
+if TYPE_CHECKING:
+    from backends.probes.remote.readers import Reader
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,11 @@ class RemoteSampler:
         self.source = source
         self.interval_s = interval_s
         self.timeout_s = timeout_s if timeout_s is not None else max(1.0, min(5.0, 2 * interval_s))
-        self._reader = reader if reader is not None else make_reader(source, self.timeout_s)
+        if reader is None:  # the readers bring httpx: loaded only when a pattern file names a host
+            from backends.probes.remote.readers import make_reader
+
+            reader = make_reader(source, self.timeout_s)
+        self._reader = reader
         self._clock = clock
         self._history: deque[Snapshot] = deque(maxlen=history)
         self._failures: deque[tuple[float, str]] = deque(maxlen=history)
