@@ -129,10 +129,12 @@ class ResultsPanel(Vertical):
         table = self.query_one(DataTable)
         keys, heads, rows = fit(self._summaries, self._table_width(len(self._summaries)), table.cell_padding)
         table.clear(columns=True)
+        # Text, not str: DataTable reads a str as markup, so a model called "[x]" would lose its name,
+        # and the first str loads rich's emoji table (~1 MB for an idle TUI) to replace ":codes:".
         for key, head in zip(keys, heads, strict=True):
-            table.add_column(head, key=key)
+            table.add_column(Text(head), key=key)
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in row))
         if not self._summaries:
             self.query_one("#exported", Static).update("no runs yet — enter runs a pattern, a runs them all")
         elif not self._exported:
