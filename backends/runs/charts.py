@@ -12,8 +12,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape  # quotes too: names go into attribute values (data-series="...")
 from typing import Any, Literal
-from xml.sax.saxutils import escape
 
 from backends.runs.record import RunRecord
 from backends.runs.results import summarize

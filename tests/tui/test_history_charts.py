@@ -90,6 +90,15 @@ def test_history_svg_holds_one_line_per_pattern_with_every_run() -> None:
     assert legend == ["● A", "■ B"]  # shapes, not only colours
 
 
+def test_svg_keeps_a_pattern_name_with_quotes_and_markup() -> None:
+    name = "20b \"fast\" <ngl 24> & 'q'"
+    records = [rec(p, tps, hour=h) for p in (name, "B") for h, tps in ((9, 120.0), (18, 121.0))]
+    root = parse(to_svg(history_chart(records)))  # an unescaped quote in data-series="..." does not parse
+    assert [ln.get("data-series") for ln in root.findall(f".//{SVG}polyline[@class='series']")] == [name, "B"]
+    legend = [t.text for t in root.findall(f".//{SVG}text[@class='legend']")]
+    assert legend == [f"● {name}", "■ B"]
+
+
 def test_empty_chart_says_so() -> None:
     root = parse(to_svg(results_chart([rec("A", None)])))
     assert root.findall(f".//{SVG}rect[@class='bar']") == []
