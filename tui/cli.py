@@ -55,8 +55,7 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     it may lower its own CPU priority during runs (--nice); a caller such as a test suite keeps its."""
     from backends.runs.patterns import PatternError, load_patterns
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)  # the parser (every command's options) is not kept for the app's life
     if own_process and args.command in (None, "bench", "demo", "tune"):
         from backends.servers import priority
 
