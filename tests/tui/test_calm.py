@@ -45,7 +45,7 @@ async def test_redraws_once_a_second_only_while_the_model_runs_on_the_cpu(
         draws.append((time.perf_counter(), self._label))
 
     monkeypatch.setattr(ThroughputPanel, "show_live", spy)
-    backend = ReplayBackend(clock=None, tps=60.0)  # ~185 tokens: 3 s
+    backend = ReplayBackend(clock=None, tps=40.0)  # ~185 tokens: 4.6 s, three or more calm redraws after the first
     backend.ttft_s = 0.0
     app = build(backend=backend, sampler=machine(cpu), clock=time.perf_counter, interval=0.2)
     async with app.run_test(size=(100, 30)) as pilot:
