@@ -99,8 +99,8 @@ class GptossTop(App[int]):
         """A one-character key shows as itself (`q`, `R`, `^p`), as Textual would show it.
 
         Textual first looks the character up in the Unicode name database (`unicodedata.lookup("Q")`,
-        which fails); each failed lookup touches ~80 KB of that database, and the footer's keys came
-        to ~0.7 MB of an idle TUI's RSS (/proc/self/smaps). Longer names (`enter`) go to Textual."""
+        which fails), and a failed lookup touches up to ~80 KB of that database's pages in an idle
+        TUI's RSS (/proc/self/smaps). Longer names (`enter`) go to Textual."""
         if binding.key_display:
             return binding.key_display
         modifiers, key = binding.parse_key()

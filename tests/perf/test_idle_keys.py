@@ -1,7 +1,7 @@
 """The footer shows a one-character key as itself, without asking the Unicode name database.
 
-Textual looks each key's name up first (`unicodedata.lookup("Q")`, which fails), and every failed
-lookup touches ~80 KB of that database: ~0.7 MB of an idle TUI's RSS for the footer's keys."""
+Textual looks each key's name up first (`unicodedata.lookup("Q")`, which fails), and a failed lookup
+touches up to ~80 KB of that database's pages in an idle TUI's RSS."""
 
 from __future__ import annotations
 
