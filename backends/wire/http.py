@@ -237,6 +237,10 @@ class Http:
     @asynccontextmanager
     async def stream(self, method: str, path: str, **kw: Any) -> AsyncIterator[AsyncIterator[bytes]]:
         """Open a streaming request; yields the raw byte chunks. Errors before the body are mapped."""
+        if self._light:
+            async with self._light_stream(method, path, **kw) as chunks:
+                yield chunks
+            return
         import httpx
 
         try:
@@ -247,6 +251,33 @@ class Http:
                 yield self._chunks(r)
         except httpx.HTTPError as e:
             raise self.clean(transport_error(e, self.url, self.hint, streaming=True)) from None
+
+    @asynccontextmanager
+    async def _light_stream(self, method: str, path: str, json: Any = None) -> AsyncIterator[AsyncIterator[bytes]]:
+        try:
+            async with light.open_stream(
+                self.url,
+                method,
+                path,
+                headers=with_key(self.endpoint, self._headers),
+                body=None if json is None else _json_bytes(json),
+                connect_timeout_s=self.endpoint.connect_timeout_s,
+                read_timeout_s=self.endpoint.timeout_s,
+                hint=self.hint,
+            ) as (status, chunks):
+                if status >= 400:
+                    body = light.decode(b"".join([c async for c in chunks]))
+                    raise self.clean(self.classify(status, self._redact(body)))
+                yield self._cleaned(chunks)
+        except BackendError as e:
+            raise self.clean(e) from None
+
+    async def _cleaned(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except BackendError as e:
+            raise self.clean(e) from None
 
     async def _chunks(self, r: httpx.Response) -> AsyncIterator[bytes]:
         import httpx

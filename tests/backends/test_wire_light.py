@@ -4,6 +4,7 @@ one message for one fault, whichever client asked."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -189,3 +190,84 @@ async def test_a_client_set_by_hand_takes_every_request(wire: WireServer) -> Non
     assert await h.request("GET", "/json")
     await h.aclose()
     assert seen == ["/json"]
+
+
+# -- streamed answers --------------------------------------------------------------------------------
+
+SSE = [b'data: {"choices":[{"delta":{"content":"Hel"}}]}\n\n', b'data: {"choices":[{"delta":{"content":"lo"}}]}\n\n',
+       b"data: [DONE]\n\n"]  # fmt: skip
+STREAMS = {
+    ("POST", "/sse"): lambda _b: Reply(ctype="text/event-stream", steps=list(SSE)),
+    ("POST", "/sized"): lambda _b: Reply(ctype="text/event-stream", body=b"".join(SSE)),
+    ("POST", "/sse-cut"): lambda _b: Reply(ctype="text/event-stream", steps=[SSE[0], Sleep(0.2), RESET]),
+    ("POST", "/sse-fail"): lambda _b: Reply(400, body={"error": {"message": "context too long"}}),
+}
+
+
+async def streamed(h: Http, path: str) -> tuple[bytes, BackendError | None]:
+    got = b""
+    try:
+        async with h.stream("POST", path, json={"stream": True}) as chunks:
+            async for chunk in chunks:
+                got += chunk
+    except BackendError as e:
+        return got, e
+    finally:
+        await h.aclose()
+    return got, None
+
+
+@pytest.mark.parametrize("path", ["/sse", "/sized"])
+async def test_both_ways_stream_the_same_bytes(wire: WireServer, path: str) -> None:
+    wire.routes.update(STREAMS)
+    a, b = [await streamed(h, path) for h in both(wire.url)]
+    assert a == b == (b"".join(SSE), None)
+
+
+async def test_a_stream_cut_by_a_reset_keeps_what_came_before(wire: WireServer) -> None:
+    wire.routes.update(STREAMS)
+    (got_a, err_a), (got_b, err_b) = [await streamed(h, "/sse-cut") for h in both(wire.url)]
+    assert got_a == got_b == SSE[0]  # the tokens before the crash reach the run's record
+    assert type(err_a) is type(err_b) is StreamBroken
+    assert str(err_a).startswith("the connection closed mid-stream (")
+
+
+async def test_a_refused_stream_is_classified_the_same(wire: WireServer) -> None:
+    wire.routes.update(STREAMS)
+    (_, err_a), (_, err_b) = [await streamed(h, "/sse-fail") for h in both(wire.url)]
+    assert err_a is not None and err_b is not None
+    assert (type(err_a), str(err_a), err_a.status) == (type(err_b), str(err_b), err_b.status)
+    assert "context too long" in str(err_a)
+
+
+async def test_a_stream_that_stops_being_read_hangs_up(wire: WireServer) -> None:
+    """A stopped run closes its connection, so the server stops generating for it."""
+    ticks = [b"data: {}\n\n", Sleep(0.05)] * 200  # ten seconds of tokens
+    wire.routes[("POST", "/long")] = lambda _b: Reply(ctype="text/event-stream", steps=list(ticks))
+    h = Http(Endpoint(wire.url), unreachable_hint=HINT)
+    async with h.stream("POST", "/long", json={}) as chunks:
+        async for _ in chunks:
+            break
+    await h.aclose()
+    before = threading.active_count()
+    for _ in range(40):  # the server's handler thread ends when its next write fails
+        if threading.active_count() < before:
+            break
+        await asyncio.sleep(0.05)
+    assert threading.active_count() < before
+
+
+def test_the_dechunker_reads_any_split_the_same() -> None:
+    payload = [b"data: one\n\n", b"data: \xe2\x98\x83\n\n", b"x" * 300]
+    wire = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) if i == 1 else b"%X\r\n%s\r\n" % (len(p), p)
+                    for i, p in enumerate(payload)) + b"0\r\n\r\n"  # fmt: skip
+    for step in (1, 2, 7, len(wire)):
+        d = light.Dechunker()
+        out = b"".join(d.feed(wire[i : i + step]) for i in range(0, len(wire), step))
+        assert out == b"".join(payload) and d.done, step
+
+
+@pytest.mark.parametrize("bad", [b"zz\r\nab\r\n", b"2\r\nabXX", b"f" * 2000])
+def test_the_dechunker_refuses_broken_framing(bad: bytes) -> None:
+    with pytest.raises(StreamBroken):
+        light.Dechunker().feed(bad)
