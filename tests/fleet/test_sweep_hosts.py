@@ -27,7 +27,9 @@ def two_host_file(url: str, left: str, right: str, down: str) -> Any:
         "hosts": {"left": {"telemetry": left}, "right": {"telemetry": right}, "down": {"telemetry": down},
                   "here": {"telemetry": "local"}},
         "patterns": [{"name": "L1", "host": "left"}, {"name": "R1", "host": "right"}, {"name": "D1", "host": "down"},
-                     {"name": "H1", "host": "here"}, {"name": "N1"}, {"name": "L2", "host": "left"}],
+                     {"name": "H1", "host": "here"}, {"name": "N1"},
+                     # Longer than the samplers' interval, so a read of the dead agent falls inside it.
+                     {"name": "L2", "host": "left", "max_tokens": 1500}],
     }, "two-hosts.toml")  # fmt: skip
 
 
