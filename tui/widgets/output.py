@@ -253,6 +253,9 @@ class OutputPanel(Vertical):
         self._next_append = 0.0
         self._restart_due = True
         self.call_later(self._restart_if_due)
+        # Built now, while the server loads and reads the prompt, not inside the first answer token's
+        # flush: its parser's imports were ~30 ms of a first run's decode on a CPU-bound model (py-spy).
+        self.call_later(self._markdown_view)
         self._words = 0
         self._mid_word = False
         self.remove_class("-reasoned")
