@@ -16,6 +16,10 @@ Two rules of the OS shape this (setpriority(2), sched(7)):
   it is started by `popen` from a thread created before anything was lowered, which is left alone.
   Elsewhere (macOS, BSD) the value is per process: gptoss-top lowers itself only while it manages no
   server, since a managed server started later would inherit it.
+- Where Linux groups tasks by session (autogroup, sched(7)), CPU time is shared between the groups
+  first, and a nice value only counts inside its own: against a server of another session the
+  lowering does not act. Lowering the session's group as well (/proc/self/autogroup) was measured and
+  left out: at a level that helped the server, it starved the TUI (benchmarks/README.md).
 """
 
 from __future__ import annotations
