@@ -219,7 +219,7 @@ class ManagedServer:
                 )
             with contextlib.suppress(BackendError):
                 status, _ = await light.exchange(
-                    self.url, "GET", "/health", headers={}, body=None, connect_timeout_s=2, read_timeout_s=2, hint=""
+                    light.Request(self.url, "GET", "/health", connect_timeout_s=2, read_timeout_s=2)
                 )
                 if status == 200:
                     return

@@ -196,18 +196,8 @@ class Http:
 
         Raises a `BackendError` only when no answer came (unreachable, timed out, cut off)."""
         if self._light:
-            body = None if json is None else _json_bytes(json)
             try:
-                return await light.exchange(
-                    self.url,
-                    method,
-                    path,
-                    headers=with_key(self.endpoint, self._headers),
-                    body=body,
-                    connect_timeout_s=min(self.endpoint.connect_timeout_s, timeout or self.endpoint.timeout_s),
-                    read_timeout_s=timeout if timeout is not None else self.endpoint.timeout_s,
-                    hint=self.hint,
-                )
+                return await light.exchange(self._light_request(method, path, timeout, json))
             except BackendError as e:
                 raise self.clean(e) from None
         import httpx
@@ -252,19 +242,24 @@ class Http:
         except httpx.HTTPError as e:
             raise self.clean(transport_error(e, self.url, self.hint, streaming=True)) from None
 
+    def _light_request(self, method: str, path: str, timeout: float | None, json: Any) -> light.Request:
+        """The request `light` sends: `timeout` bounds the connect and every read (None: the endpoint's)."""
+        read = timeout if timeout is not None else self.endpoint.timeout_s
+        return light.Request(
+            self.url,
+            method,
+            path,
+            headers=with_key(self.endpoint, self._headers),
+            body=None if json is None else _json_bytes(json),
+            connect_timeout_s=min(self.endpoint.connect_timeout_s, read),
+            read_timeout_s=read,
+            hint=self.hint,
+        )
+
     @asynccontextmanager
     async def _light_stream(self, method: str, path: str, json: Any = None) -> AsyncIterator[AsyncIterator[bytes]]:
         try:
-            async with light.open_stream(
-                self.url,
-                method,
-                path,
-                headers=with_key(self.endpoint, self._headers),
-                body=None if json is None else _json_bytes(json),
-                connect_timeout_s=self.endpoint.connect_timeout_s,
-                read_timeout_s=self.endpoint.timeout_s,
-                hint=self.hint,
-            ) as (status, chunks):
+            async with light.open_stream(self._light_request(method, path, None, json)) as (status, chunks):
                 if status >= 400:
                     body = light.decode(b"".join([c async for c in chunks]))
                     raise self.clean(self.classify(status, self._redact(body)))

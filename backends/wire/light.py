@@ -33,6 +33,7 @@ import json
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,26 +65,31 @@ class _Answer(io.BytesIO):
         return self
 
 
-async def exchange(
-    base_url: str,
-    method: str,
-    path: str,
-    *,
-    headers: dict[str, str],
-    body: bytes | None,
-    connect_timeout_s: float,
-    read_timeout_s: float,
-    hint: str,
-) -> tuple[int, Any]:
+@dataclass(frozen=True)
+class Request:
+    """One request: where it goes, what it carries, how long each wait may be, and the hint an
+    unreachable server's message gets (the backend's "is `ollama serve` running?")."""
+
+    base_url: str
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 600.0
+    hint: str = ""
+
+
+async def exchange(req: Request) -> tuple[int, Any]:
     """Send one request; return its status and its body (decoded JSON, else text).
 
     Raises `ServerUnreachable`, `BackendTimeout`, `StreamBroken` or `BadResponse` (never an OSError)."""
-    conn = await _connect(base_url, method, path, headers, body, connect_timeout_s, hint)
+    conn = await _connect(req)
     try:
-        data = await _read_to_close(conn, read_timeout_s, base_url)
+        data = await _read_to_close(conn, req.read_timeout_s, req.base_url)
     finally:
         conn.close()
-    return _parse(data, method)
+    return _parse(data, req.method)
 
 
 class _Connection(asyncio.Protocol):
@@ -142,21 +148,19 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-async def _connect(
-    base_url: str, method: str, path: str, headers: dict[str, str], body: bytes | None, timeout_s: float, hint: str
-) -> _Connection:
+async def _connect(req: Request) -> _Connection:
     """A connection to the server with the request written to it."""
-    parts = urlsplit(base_url)
+    parts = urlsplit(req.base_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    target = parts.path.rstrip("/") + (path if path.startswith("/") else "/" + path)
+    target = parts.path.rstrip("/") + (req.path if req.path.startswith("/") else "/" + req.path)
     loop = asyncio.get_running_loop()
     try:
-        transport, conn = await asyncio.wait_for(loop.create_connection(_Connection, host, port), timeout_s)
+        transport, conn = await asyncio.wait_for(loop.create_connection(_Connection, host, port), req.connect_timeout_s)
     except TimeoutError:
-        raise failures.unreachable(base_url, hint, timed_out=True) from None
+        raise failures.unreachable(req.base_url, req.hint, timed_out=True) from None
     except OSError:
-        raise failures.unreachable(base_url, hint) from None
-    transport.write(_request(method, target, parts.netloc.rpartition("@")[2], headers, body))
+        raise failures.unreachable(req.base_url, req.hint) from None
+    transport.write(_request(req.method, target, parts.netloc.rpartition("@")[2], req.headers, req.body))
     return conn
 
 
@@ -213,28 +217,28 @@ def decode(payload: bytes) -> Any:
 
 
 @asynccontextmanager
-async def open_stream(
-    base_url: str,
-    method: str,
-    path: str,
-    *,
-    headers: dict[str, str],
-    body: bytes | None,
-    connect_timeout_s: float,
-    read_timeout_s: float,
-    hint: str,
-) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
+async def open_stream(req: Request) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
     """Send one request and yield its status and its body as it arrives (each item: all a read got).
 
     The connection is closed when the block ends, however it ends: a run that is stopped hangs up,
     and the server stops generating. Errors as `exchange`, mid-body ones as a broken stream."""
-    conn = await _connect(base_url, method, path, headers, body, connect_timeout_s, hint)
+    conn = await _connect(req)
     try:
-        head, rest = await _read_head(conn, read_timeout_s, base_url)
+        head, rest = await _read_head(conn, req.read_timeout_s, req.base_url)
         status, length, chunked = _head(head)
-        yield status, _body(conn, rest, length, chunked, read_timeout_s, base_url)
+        yield status, _body(conn, rest, length, chunked, req.read_timeout_s, req.base_url)
     finally:
         conn.close()
+
+
+async def _next(conn: _Connection, timeout_s: float, url: str) -> bytes:
+    """A stream's next bytes: a wait longer than `timeout_s` times out, a reset breaks the stream."""
+    try:
+        return await conn.read(timeout_s)
+    except TimeoutError:
+        raise failures.read_timeout(url) from None
+    except OSError as e:
+        raise failures.closed(type(e).__name__, streaming=True) from None
 
 
 async def _read_head(conn: _Connection, timeout_s: float, url: str) -> tuple[bytes, bytes]:
@@ -243,12 +247,7 @@ async def _read_head(conn: _Connection, timeout_s: float, url: str) -> tuple[byt
     while (end := buf.find(b"\r\n\r\n")) < 0:
         if len(buf) > 64 * 1024:
             raise BadResponse(f"{url} answered with a header over 64 KB; not a server gptoss-top knows")
-        try:
-            data = await conn.read(timeout_s)
-        except TimeoutError:
-            raise failures.read_timeout(url) from None
-        except OSError as e:
-            raise failures.closed(type(e).__name__, streaming=True) from None
+        data = await _next(conn, timeout_s, url)
         if not data:  # closed before a whole head: what httpx names each case
             raise failures.closed("IncompleteRead" if buf else "RemoteProtocolError", streaming=True)
         buf += data
@@ -287,12 +286,7 @@ async def _body(
             yield data
         if (dechunk is not None and dechunk.done) or left == 0:
             return
-        try:
-            data = await conn.read(timeout_s)
-        except TimeoutError:
-            raise failures.read_timeout(url) from None
-        except OSError as e:
-            raise failures.closed(type(e).__name__, streaming=True) from None
+        data = await _next(conn, timeout_s, url)
         if not data:
             if dechunk is not None or left is not None:  # the framing promised more
                 raise failures.closed("RemoteProtocolError", streaming=True)
