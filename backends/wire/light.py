@@ -13,8 +13,8 @@ body to stream, to an `http://` URL with no proxy in the environment, goes this 
   sized body), which Textual's own imports have loaded already.
 
 A streamed answer (`open_stream`: a run's tokens) takes the same way, for the same URLs, so a TUI
-that has run patterns stays without httpx too (the same TUI after one run: 72.3 MB with httpx
-streams, 67.9 MB without), and the first run of a session no longer imports httpx between its
+that has run patterns stays without httpx too (the same TUI after one run: 74.0 MB with httpx
+streams, 69.5 MB without), and the first run of a session no longer imports httpx between its
 request's start and its first token (~60 ms of its TTFT on 2 cores, in a py-spy profile). One read
 takes whatever the socket holds, and `Dechunker` cuts the chunked framing out of it (RFC 9112,
 section 7.1) in one pass. The TUI's CPU during a run did not measurably change (interleaved runs of
