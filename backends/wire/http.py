@@ -5,9 +5,10 @@ the backend supplies ("is `ollama serve` running?"); an error status becomes the
 `BackendError` subclass through the `classify` callback. The API key is sent as a header and never
 appears in a message.
 
-Streams go through httpx, imported when the first one starts. A request with no body to stream, to
-a plain-HTTP server with no proxy in the way, goes through `backends.wire.light` instead, so an idle
-TUI's health polls load neither httpx nor a TLS context (see that module for the measurement).
+A request or a stream to a plain-HTTP server with no proxy in the way goes through
+`backends.wire.light` (asyncio, parsed by the standard library), so a TUI watching such servers loads
+neither httpx nor a TLS context (see that module for the measurements). httpx, imported on first
+use, takes `https://`, proxies and the transports tests inject.
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ class Http:
             method,
             path,
             headers=with_key(self.endpoint, self._headers),
-            body=None if json is None else _json_bytes(json),
+            body=None if json is None else light.json_bytes(json),
             connect_timeout_s=min(self.endpoint.connect_timeout_s, read),
             read_timeout_s=read,
             hint=self.hint,
@@ -286,8 +287,3 @@ class Http:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
-
-
-def _json_bytes(value: Any) -> bytes:
-    """A JSON body as httpx's `json=` sends it: compact, UTF-8, non-ASCII kept as it is."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")

@@ -338,3 +338,26 @@ class Dechunker:
             else:
                 self._left = size
         return b"".join(out)
+
+
+def json_bytes(value: Any) -> bytes:
+    """A JSON body as httpx's `json=` sends it: compact, UTF-8, non-ASCII kept as it is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def fetch_json_blocking(base_url: str, path: str, timeout_s: float, body: Any = None) -> Any:
+    """The JSON answer of a 200 response, else None; for code that runs outside an event loop (a
+    worker thread, a one-shot command), with the standard library's blocking client. Never raises."""
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout_s)
+    data = None if body is None else json_bytes(body)
+    headers = {} if data is None else {"Content-Type": "application/json"}
+    try:
+        conn.request("GET" if data is None else "POST", parts.path.rstrip("/") + path, data, headers)
+        r = conn.getresponse()
+        answer = decode(r.read())
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+    return answer if r.status == 200 and not isinstance(answer, str) else None

@@ -9,13 +9,10 @@ short time-out. Raises FitInputError with every reason when nothing describes th
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from backends.runs.fit.cards import card, card_name, from_ollama_show
 from backends.runs.fit.model import FitInputError, ModelDesc, read_gguf
@@ -33,28 +30,16 @@ def _local_file(path: str) -> str | None:
 def _get_json(base: str, path: str, timeout_s: float, body: dict[str, Any] | None = None) -> Any:
     """The JSON answer of the pattern's server, or None. Called from a worker thread, so it may block.
 
-    A plain-HTTP URL is asked with the standard library's client, which the TUI has loaded anyway
-    (httpx would add ~4 MB to an idle TUI: backends.wire.light); https and proxies go through httpx."""
+    A plain-HTTP URL is asked with the standard library's client (httpx would add ~4 MB to an idle
+    TUI: backends.wire.light); https and proxies go through httpx."""
     if light.usable(base):
-        parts = urlsplit(base)
-        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout_s)
-        try:
-            data = None if body is None else json.dumps(body).encode()
-            headers = {} if data is None else {"Content-Type": "application/json"}
-            conn.request("POST" if data is not None else "GET", parts.path.rstrip("/") + path, data, headers)
-            r = conn.getresponse()
-            answer = light.decode(r.read())
-        except (OSError, http.client.HTTPException):
-            return None
-        finally:
-            conn.close()
-        return answer if r.status == 200 and not isinstance(answer, str) else None
+        return light.fetch_json_blocking(base, path, timeout_s, body)
     import httpx
 
     try:
         with httpx.Client(timeout=timeout_s) as c:
-            r2 = c.post(base + path, json=body) if body is not None else c.get(base + path)
-        return r2.json() if r2.status_code == 200 else None
+            r = c.post(base + path, json=body) if body is not None else c.get(base + path)
+        return r.json() if r.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None
 
