@@ -17,6 +17,9 @@ same repeats, each with its warm-up.
 
     .venv/bin/python -m benchmarks.tune_efficiency [--trials 1000] [--seed 1] [--noise 0.04] [--repeat 3]
         [--bursts 0.05]   # also slow 5 % of the runs 1.4-10x, as a shared machine does
+        [--drift 0.08]    # and shift each load's runs together by this relative sd: a machine whose
+                          # speed differs from one server start to the next (clocks, memory placement,
+                          # a shared or thermally limited CPU), measured at 10-15 % on a 2-core VM
 """
 
 from __future__ import annotations
@@ -107,15 +110,20 @@ class Trial:
     stopped: str
 
 
-def trial(rng: random.Random, shape: str, noise: float, repeat: int, bursts: float = 0.0) -> Trial:
+def trial(rng: random.Random, shape: str, noise: float, repeat: int, bursts: float = 0.0, drift: float = 0.0) -> Trial:
     n = rng.choice((24, 24, 36))  # gpt-oss-20b and gpt-oss-120b
     c = SHAPES[shape](rng, n)
     hint = hint_for(rng, c, n)
+
+    load = [1.0]  # this load's own speed: every warm-up is a new server start (see --drift)
 
     def measure(value: int, warmup: bool) -> Sample:
         r = c.rates[value]
         if r is None:
             return Sample(None, ok=False, error="load refused")
+        if warmup:
+            load[0] = max(0.1, rng.gauss(1.0, drift)) if drift else 1.0
+        r *= load[0]
         busy = rng.uniform(0.1, 0.7) if rng.random() < bursts else 1.0  # another process took the CPU
         return Sample(r * (0.8 if warmup else 1.0) * busy * max(0.1, rng.gauss(1.0, noise)))
 
@@ -138,16 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noise", type=float, default=0.04, help="run-to-run noise, relative sd")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--bursts", type=float, default=0.0, help="share of runs slowed 1.4-10x by a busy machine")
+    ap.add_argument("--drift", type=float, default=0.0, help="relative sd of each load's own speed (server starts)")
     a = ap.parse_args(argv)
     rng = random.Random(a.seed)
-    print(f"noise {a.noise:.0%} sd, {a.bursts:.0%} of runs slowed by a busy machine, repeat {a.repeat}, "
+    print(f"noise {a.noise:.0%} sd, load-to-load drift {a.drift:.0%} sd, {a.bursts:.0%} of runs slowed by a busy "
+          f"machine, repeat {a.repeat}, "
           f"{a.trials} trials per shape, seed {a.seed}")  # fmt: skip
     print(f"{'shape':<6} {'hit':>7} {'exact':>7} {'runs/grid':>10} {'max':>6}  stopped")
     all_hits: list[bool] = []
     all_cost: list[float] = []
     worst = 0.0
     for shape in SHAPES:
-        ts = [trial(rng, shape, a.noise, a.repeat, a.bursts) for _ in range(a.trials)]
+        ts = [trial(rng, shape, a.noise, a.repeat, a.bursts, a.drift) for _ in range(a.trials)]
         hit = statistics.fmean(t.hit for t in ts)
         exact = statistics.fmean(t.exact for t in ts)
         cost = [t.runs / t.grid for t in ts]

@@ -11,16 +11,30 @@ blocks), the last index the most. The plan:
    one past it (where spilling begins) and one halfway down; without: five points across the range.
 2. Whenever three or more settings measured so far all lie within each other's noise, measure the
    two ends; if they too agree the settings do not differ: stop `no_difference`, with no winner.
+   Where the server says what it loaded (`Sample.placement`: the bytes it put on the GPU and in host
+   memory) and the two ends loaded the very same, every setting between is the same load too — a
+   CPU-only server ignores the offload — and the search stops `no_difference` at once, whatever the
+   rates (`Outcome.same_load`): a difference between identical loads is the machine's drift.
 3. Walk where the curve rises: the best setting so far is bracketed by its nearest neighbours tried
    and the untried settings between are probed — towards the GPU first where the neighbour failed
    to load or there is none, else nearer the best on the side of the faster neighbour — until both
    neighbours of the best are adjacent to it (or refused to load). A visit is cut short once its
    runs are clearly behind the best's: repeats go where settings are close.
-4. Stop `confident` when the best's confidence interval clears the runner-up's; else spend repeats
-   on the best and the settings whose intervals overlap it, fewest runs first.
+4. Stop `confident` when the best's confidence interval clears the runner-up's and the machine's
+   load-to-load drift has been measured (below); else spend repeats on the best and the settings
+   whose intervals overlap it, fewest runs first.
 5. Stop `budget` when the next visit no longer fits in the budget (`no_difference` if by then every
    setting tried, the ends included, is within the others' noise). Budget counts every run: warm-ups
    (the first run after each load, not counted in the means) and failed loads included.
+
+Two kinds of noise. Runs of one load scatter around that load's speed (the pooled run-to-run noise);
+and a machine can run the same setting at a different speed after each server start: clocks, memory
+placement, a shared or thermally limited CPU (10-15 % on a shared 2-core VM). Settings are measured
+one load after another, so that drift looks like a difference between settings however tight each
+load's runs are. It is measured by loading a setting a second time, and every interval widens by it:
+before a winner is called `confident`, the best (or, when the best is loaded now, the runner-up) is
+loaded again unless some setting already was. If the second load disagrees with the first, the
+settings drift apart by themselves and the search goes on, or ends `no_difference`.
 
 A load that fails is recorded and skipped; settings that put even more on the GPU are not tried.
 A run far slower than its setting's others (another process took the machine: interference only
@@ -59,6 +73,7 @@ class Sample:
     ok: bool = True
     record: Any = None  # the driver's RunRecord; the core never looks inside
     error: str | None = None
+    placement: Any = None  # what the server says it loaded where (hashable), None: it does not say
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,9 @@ class Setting:
     error: str | None = None
 
     slow: list[float] = field(default_factory=list)  # runs set apart as slowed by something else (see `keep`)
+    loads: list[int] = field(default_factory=list)  # the load each of `rates` ran in (the search's count)
+    placement: Any = None  # what the server loaded for this setting (the last run that said)
+    slow_loads: list[int] = field(default_factory=list)  # ... and each of `slow`
 
     @property
     def n(self) -> int:
@@ -90,17 +108,35 @@ class Setting:
     def sd(self) -> float | None:
         return statistics.stdev(self.rates) if len(self.rates) > 1 else None
 
+    @property
+    def n_loads(self) -> int:
+        return len(set(self.loads))
+
+    def load_means(self) -> list[tuple[float, int]]:
+        """(mean rate, runs) of each load this setting's counted runs came from."""
+        by: dict[int, list[float]] = {}
+        for load, x in zip(self.loads, self.rates, strict=True):
+            by.setdefault(load, []).append(x)
+        return [(statistics.fmean(xs), len(xs)) for xs in by.values()]
+
     def keep(self, cv: float | None) -> None:
-        """Set apart the runs far slower than this setting's others — more than SLOW_SDS robust noise
-        sds below its median (of two runs, the faster): another process took the machine. Interference
-        only ever slows a run, so a run far above the others is never set apart."""
-        every = self.rates + self.slow
-        if cv is None or len(every) < 2:
+        """Set apart the runs far slower than the others of their load — more than SLOW_SDS robust
+        noise sds below its median (of two runs, the faster): another process took the machine.
+        Interference only ever slows a run, so a run far above the others is never set apart; a whole
+        load slower than another is drift, not interference, and stays in (see the module docstring)."""
+        if cv is None:
             return
-        ref = statistics.median(every) if len(every) >= 3 else max(every)
-        floor = ref * (1 - max(SLOW_SDS * cv, SLOW_MIN))
-        self.rates = [x for x in every if x >= floor]
-        self.slow = [x for x in every if x < floor]
+        every = list(zip(self.loads + self.slow_loads, self.rates + self.slow, strict=True))
+        kept: list[tuple[int, float]] = []
+        apart: list[tuple[int, float]] = []
+        for load in dict.fromkeys(lo for lo, _ in every):
+            xs = [x for lo, x in every if lo == load]
+            ref = statistics.median(xs) if len(xs) >= 3 else max(xs)
+            floor = ref * (1 - max(SLOW_SDS * cv, SLOW_MIN))
+            kept += [(load, x) for x in xs if x >= floor]
+            apart += [(load, x) for x in xs if x < floor]
+        self.loads, self.rates = [lo for lo, _ in kept], [x for _, x in kept]
+        self.slow_loads, self.slow = [lo for lo, _ in apart], [x for _, x in apart]
 
 
 @dataclass(frozen=True)
@@ -113,10 +149,12 @@ class Outcome:
     margin: float | None  # best mean − runner-up mean, tok/s
     confidence: float | None  # P(best is faster than the runner-up), from the pooled noise
     cv: float | None  # pooled run-to-run noise, relative
+    drift: float | None  # load-to-load drift, relative sd (None: no setting was loaded twice)
     settings: list[Setting]  # in the order given
     runs: int  # every run made, warm-ups and failures included
     grid_runs: int  # what a full grid at the same repeats would take, warm-ups included
     history: list[tuple[int, bool, float | None]]  # (value, warm-up, rate) in run order
+    same_load: bool = False  # no_difference because the ends loaded the very same (see `Sample.placement`)
 
 
 # A winner must be faster than the runner-up by at least this share as well as beyond the noise: a
@@ -155,11 +193,13 @@ class Search:
         self.hint = hint or StartHint()
         self.spent = 0
         self.loaded: int | None = None  # the value the last run used (a load keeps until it changes)
+        self.load_no = 0  # loads so far (every warm-up starts one)
         self.queue: list[Run] = []
         self.pruned: set[int] = set()  # indices not worth a load: more on the GPU than one that failed
         self.anchors = self._anchors()
         self.history: list[tuple[int, bool, float | None]] = []
         self.stopped: str | None = None
+        self.same_load = False
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -190,10 +230,14 @@ class Search:
                 self.pruned.update(range(idx, len(self.order)))
             return
         self.loaded = run.value
+        if s.placement is not None:
+            st.placement = s.placement
         if run.warmup:
             st.warmups += 1
+            self.load_no += 1
             return
         st.rates.append(s.rate)
+        st.loads.append(self.load_no)
         robust, rdf = robust_cv([x.rates + x.slow for x in self.settings.values()])
         for x in self.settings.values():
             x.keep(robust if rdf >= 6 else None)
@@ -213,10 +257,12 @@ class Search:
         best = ok[0] if ok and self.stopped != "no_difference" else None
         runner = ok[1] if len(ok) > 1 else None
         margin = conf = None
+        drift, drift_df = self._drift()
         if best is not None and runner is not None and best.mean is not None and runner.mean is not None:
             margin = best.mean - runner.mean
             if cv is not None and df >= MIN_DF:
-                conf = confidence_better(best.mean, best.n, runner.mean, runner.n, cv, df)
+                conf = confidence_better(best.mean, best.n, runner.mean, runner.n, cv, df,
+                                         drift or 0.0, best.n_loads, runner.n_loads)  # fmt: skip
         return Outcome(
             best=best.value if best else None,
             stopped=self.stopped or "budget",
@@ -224,10 +270,12 @@ class Search:
             margin=margin,
             confidence=conf,
             cv=cv,
+            drift=drift if drift_df else None,
             settings=list(self.settings.values()),
             runs=self.spent,
             grid_runs=self.grid_runs,
             history=list(self.history),
+            same_load=self.same_load,
         )
 
     def interval(self, s: Setting, level: float | None = None) -> tuple[float, float] | None:
@@ -235,8 +283,28 @@ class Search:
         cv, df = self._noise()
         if s.mean is None or cv is None or df < MIN_DF:
             return None
-        h = half_width(s.mean, s.n, cv, df, level or self.level)
+        drift, _ = self._drift()
+        h = half_width(s.mean, s.n, cv, df, level or self.level, drift or 0.0, s.n_loads)
         return s.mean - h, s.mean + h
+
+    def _drift(self) -> tuple[float | None, int]:
+        """(load-to-load drift, relative sd; its degrees of freedom) from the settings loaded twice or
+        more: how far their loads' means scatter beyond what their runs' own noise explains."""
+        cv, _ = self._noise()
+        num = den = 0.0
+        df = 0
+        for s in self.settings.values():
+            means = s.load_means()
+            if len(means) < 2:
+                continue
+            centre = statistics.fmean(m for m, _ in means)
+            between = statistics.variance([m / centre for m, _ in means])
+            within = (cv or 0.0) ** 2 * statistics.fmean(1 / k for _, k in means)
+            num += (len(means) - 1) * between
+            den += (len(means) - 1) * within
+            df += len(means) - 1
+        # The method-of-moments estimate, kept at zero when the loads agree within their runs' noise.
+        return (math.sqrt(max(0.0, num - den) / df), df) if df else (None, 0)
 
     # -- planning ------------------------------------------------------------------------------------
 
@@ -260,6 +328,9 @@ class Search:
 
     def _plan(self) -> None:
         ok = self._ranked()
+        if self._ends_load_the_same():
+            self.same_load = True
+            return self._stop("no_difference")
         if len(ok) >= 3 and self._all_within_noise(ok):
             end = next((i for i in (0, len(self.order) - 1) if self._visitable(i)), None)
             return self._visit(end) if end is not None else self._stop("no_difference")
@@ -274,8 +345,18 @@ class Search:
         if gap is not None:
             return self._visit(gap)
         if self._clears(ok):
-            return self._stop("confident")
+            if self._drift()[1] or len(ok) < 2:
+                return self._stop("confident")
+            return self._confirm(ok)
         return self._exploit(ok)
+
+    def _confirm(self, ok: list[Setting]) -> None:
+        """Load the best again (the runner-up when the best is loaded now, so that a visit is always a
+        new load): the drift between the two loads is what the win must clear."""
+        target = ok[1] if self.loaded == ok[0].value else ok[0]
+        if self.budget - self.spent < 2:
+            return self._stop("budget")
+        self._visit(self.order.index(target.value), runs=self.repeat)
 
     def _visit(self, idx: int, runs: int | None = None) -> None:
         value = self.order[idx]
@@ -297,6 +378,12 @@ class Search:
         ok = self._ranked()
         ends_done = not any(self._visitable(i) for i in (0, len(self.order) - 1))
         return len(ok) >= 2 and ends_done and self._all_within_noise(ok)
+
+    def _ends_load_the_same(self) -> bool:
+        """Both ends measured, and every setting measured loaded the very same bytes in the same places."""
+        ends = [self.settings[self.order[i]] for i in (0, len(self.order) - 1)]
+        seen = {s.placement for s in self.settings.values() if s.n > 0}
+        return all(e.n > 0 and e.placement is not None for e in ends) and len(seen) == 1
 
     def _visitable(self, idx: int) -> bool:
         st = self.settings[self.order[idx]]
@@ -354,8 +441,12 @@ class Search:
         top = self.interval(ok[0])
         close = [s for s in ok[1:] if top is None or (iv := self.interval(s)) is None or iv[1] >= top[0]]
         pair = [ok[0], *close[:1]] if close else ok[:2]
-        # Fewest runs first; on a tie, the one loaded now (no warm-up), then the better one.
-        target = min(pair, key=lambda s: (s.n, s.value != self.loaded, -(s.mean or 0.0)))
+        # Fewest runs first; on a tie, the one loaded now (no warm-up), then the better one. While no
+        # setting was loaded twice, more runs of the load at hand cannot tell drift from a difference:
+        # the one not loaded now goes first.
+        fresh = not self._drift()[1]
+        target = min(pair, key=lambda s: (fresh and s.value == self.loaded, s.n, s.value != self.loaded,
+                                          -(s.mean or 0.0)))  # fmt: skip
         warm = self.loaded != target.value
         if self.budget - self.spent < (2 if warm else 1):
             return self._stop("budget")
@@ -363,9 +454,10 @@ class Search:
 
 
 def default_budget(n_values: int, repeat: int) -> int:
-    """Three eighths of a full grid at these repeats (warm-ups included), but never under three settings' worth."""
+    """Three eighths of a full grid at these repeats (warm-ups included), but never under three
+    settings' worth and a second load of one of them (see `_confirm`)."""
     per = repeat + 1
-    return max(min(n_values, 3) * per, math.ceil(n_values * per * 3 / 8))
+    return max((min(n_values, 3) + 1) * per, math.ceil(n_values * per * 3 / 8))
 
 
 def search(

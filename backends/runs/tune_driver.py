@@ -212,7 +212,11 @@ async def run_tune(
         ok = rec.ok and rec.decode_tps is not None
         if ok and not run.warmup:
             counted[run.value] = repeat
-        search.observe(run, Sample(rec.decode_tps if ok else None, ok=ok, record=rec, error=rec.error))
+        placement = None
+        if rec.loaded_gpu_bytes is not None and rec.loaded_host_bytes is not None:
+            placement = (rec.loaded_gpu_bytes, rec.loaded_host_bytes)
+        search.observe(run, Sample(rec.decode_tps if ok else None, ok=ok, record=rec, error=rec.error,
+                                   placement=placement))  # fmt: skip
         if on_step:
             on_step(TuneStep(index, search.budget, spec.param, run, rec, search, err))
     return TuneReport(p, plan, search.outcome(), tune_id, search.budget, spec.repeat)

@@ -64,6 +64,8 @@ def to_dict(report: TuneReport) -> dict[str, Any]:
         "margin_tps": o.margin,
         "confidence": o.confidence,
         "noise_cv": o.cv,
+        "drift_cv": o.drift,
+        "same_load": o.same_load,
         "pattern": report.pattern.name,
         "model": report.pattern.model,
         "backend": report.pattern.backend,
@@ -123,7 +125,11 @@ def summary(report: TuneReport) -> str:
     o, param = report.outcome, report.plan.param
     spent = f"{o.runs} runs (a full grid: {o.grid_runs})"
     if o.stopped == "no_difference":
-        return f"no difference: every {param} tried is within the others' noise — keep any; {spent}"
+        if o.same_load:
+            return (f"no difference: the server loaded the very same bytes in the same places at both ends "
+                    f"of the {param} range, so it ignores the setting here — keep any; {spent}")  # fmt: skip
+        drift = f" and the drift between server starts ({100 * o.drift:.1f} %)" if o.drift else ""
+        return f"no difference: every {param} tried is within the others' noise{drift} — keep any; {spent}"
     if o.best is None:
         return f"no answer: every load or run failed; {spent}"
     best = next(s for s in o.settings if s.value == o.best)
@@ -133,6 +139,8 @@ def summary(report: TuneReport) -> str:
         text += f", {_f(o.margin)} tok/s ({pct:.1f} %) ahead of {o.runner_up}"
     if o.confidence is not None:
         text += f", confidence {100 * o.confidence:.0f} %"
+    if o.drift:
+        text += f" (server starts drift {100 * o.drift:.1f} %)"
     why = {"confident": "its interval clears the runner-up's", "budget": "the budget is spent"}[o.stopped]
     return f"{text} — stopped: {o.stopped} ({why}); {spent}"
 

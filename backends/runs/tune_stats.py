@@ -83,16 +83,24 @@ def robust_cv(groups: Sequence[Sequence[float]]) -> tuple[float | None, int]:
     return max(1.4826 * statistics.median(devs), 1e-9), df
 
 
-def half_width(mean: float, n: int, cv: float, df: int, level: float = 0.95) -> float:
-    """Half the `level` confidence interval of a mean of n runs, noise cv × mean per run."""
+def _rel_var(n: int, cv: float, drift: float, loads: int) -> float:
+    """Relative variance of a mean of n runs spread over `loads` loads: run noise cv, load drift."""
+    return cv**2 / n + (drift**2 / loads if loads > 0 else 0.0)
+
+
+def half_width(mean: float, n: int, cv: float, df: int, level: float = 0.95, drift: float = 0.0,
+               loads: int = 1) -> float:  # fmt: skip
+    """Half the `level` confidence interval of a mean of n runs over `loads` loads, noise cv × mean
+    per run and drift × mean per load."""
     if n <= 0 or df <= 0:
         return math.inf
-    return t_ppf(0.5 + level / 2, df) * cv * mean / math.sqrt(n)
+    return t_ppf(0.5 + level / 2, df) * mean * math.sqrt(_rel_var(n, cv, drift, loads))
 
 
-def confidence_better(a_mean: float, a_n: int, b_mean: float, b_n: int, cv: float, df: int) -> float:
-    """P(a's true rate > b's), one-sided, from the pooled noise: the winner's "confidence"."""
-    se = cv * math.sqrt(a_mean**2 / a_n + b_mean**2 / b_n)
+def confidence_better(a_mean: float, a_n: int, b_mean: float, b_n: int, cv: float, df: int, drift: float = 0.0,
+                      a_loads: int = 1, b_loads: int = 1) -> float:  # fmt: skip
+    """P(a's true rate > b's), one-sided, from the pooled noise and drift: the winner's "confidence"."""
+    se = math.sqrt(a_mean**2 * _rel_var(a_n, cv, drift, a_loads) + b_mean**2 * _rel_var(b_n, cv, drift, b_loads))
     if se <= 0:
         return 1.0 if a_mean > b_mean else 0.5
     return t_cdf((a_mean - b_mean) / se, df)

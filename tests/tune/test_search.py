@@ -110,7 +110,39 @@ def test_every_load_failing_gives_no_winner() -> None:
 
 def test_default_budget_is_three_eighths_of_the_grid() -> None:
     assert default_budget(25, 3) == 38  # a full grid of 0..24 at 3 repeats with warm-ups is 100
-    assert default_budget(3, 3) == 12  # a small space is measured in full
+    assert default_budget(3, 3) == 16  # a small space is measured in full, and one setting loaded again
+
+
+def drifting(rates: dict[int, float], loads: list[float], noise: float = 0.01, seed: int = 0) -> Measure:
+    """Each load (every warm-up starts one) runs at its own speed, `loads[k]` for the k-th: a machine
+    whose speed changes from one server start to the next; its runs scatter by `noise` around it."""
+    rng = random.Random(seed)
+    k = [-1]
+
+    def measure(value: int, warmup: bool) -> Sample:
+        if warmup:
+            k[0] += 1
+        return Sample(rates[value] * loads[k[0] % len(loads)] * rng.gauss(1, noise))
+
+    return measure
+
+
+def test_drift_between_loads_is_not_taken_for_a_winner() -> None:
+    # The same speed at every setting; the first three loads happen to run 0 %, +12 % and -8 %:
+    # within each load the runs agree to 1 %, so only a second load of one setting shows the drift.
+    out = search(drifting(dict.fromkeys(range(3), 100.0), [1.0, 1.12, 0.92, 1.0, 1.05]), range(3), repeat=2)
+    assert out.stopped == "no_difference" and out.best is None
+    assert out.drift is not None and out.drift > 0.05
+    assert max(s.warmups for s in out.settings) >= 2  # one setting was loaded again
+
+
+def test_a_real_difference_survives_its_second_load() -> None:
+    # 25 % apart, on a machine whose loads drift by 1-2 %: confident, after loading a setting again.
+    rates = {0: 100.0, 1: 125.0, 2: 100.0}
+    out = search(drifting(rates, [1.0, 0.99, 1.01, 1.02, 0.98]), range(3), repeat=2)
+    assert out.best == 1 and out.stopped == "confident"
+    assert max(s.warmups for s in out.settings) >= 2
+    assert out.drift is not None and out.drift < 0.03
 
 
 @pytest.mark.parametrize(("text", "values"), [("0:4", (0, 1, 2, 3, 4)), ("20,12, 16", (12, 16, 20)), (" 3:4 ", (3, 4))])
@@ -164,3 +196,20 @@ def test_robust_noise_ignores_one_wild_run() -> None:
     assert df == 5
     assert robust is not None and classic is not None
     assert robust < 0.05 < classic
+
+
+def placed(rates: dict[int, float], placement: Callable[[int], object]) -> Measure:
+    rng = random.Random(3)
+    return lambda v, w: Sample(rates[v] * rng.gauss(1, 0.01), placement=placement(v))
+
+
+def test_settings_that_load_the_very_same_do_not_differ_whatever_the_rates() -> None:
+    # A CPU-only server ignores -ngl: the same bytes in the same places at each end of the range, so a
+    # 30 % gap in the rates is the machine, not the setting.
+    rates = {v: 100.0 + 15 * v for v in range(5)}
+    out = search(placed(rates, lambda v: (0, 9_225_329)), range(5), repeat=2)
+    assert out.stopped == "no_difference" and out.best is None and out.same_load
+    assert {s.value for s in out.settings if s.n} >= {0, 4}
+    # Where the server says the loads differ, the same rates give a winner.
+    out = search(placed(rates, lambda v: (v * 2**20, 9_225_329 - v * 2**20)), range(5), repeat=2)
+    assert out.best == 4 and not out.same_load
