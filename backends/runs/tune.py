@@ -199,7 +199,6 @@ class Search:
         self.anchors = self._anchors()
         self.history: list[tuple[int, bool, float | None]] = []
         self.stopped: str | None = None
-        self.same_load = False
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -257,12 +256,12 @@ class Search:
         best = ok[0] if ok and self.stopped != "no_difference" else None
         runner = ok[1] if len(ok) > 1 else None
         margin = conf = None
-        drift, drift_df = self._drift()
+        drift, drift_df = self._drift(cv)
         if best is not None and runner is not None and best.mean is not None and runner.mean is not None:
             margin = best.mean - runner.mean
             if cv is not None and df >= MIN_DF:
                 conf = confidence_better(best.mean, best.n, runner.mean, runner.n, cv, df,
-                                         drift or 0.0, best.n_loads, runner.n_loads)  # fmt: skip
+                                         drift, best.n_loads, runner.n_loads)  # fmt: skip
         return Outcome(
             best=best.value if best else None,
             stopped=self.stopped or "budget",
@@ -275,7 +274,7 @@ class Search:
             runs=self.spent,
             grid_runs=self.grid_runs,
             history=list(self.history),
-            same_load=self.same_load,
+            same_load=self.stopped == "no_difference" and self._ends_load_the_same(),
         )
 
     def interval(self, s: Setting, level: float | None = None) -> tuple[float, float] | None:
@@ -283,14 +282,17 @@ class Search:
         cv, df = self._noise()
         if s.mean is None or cv is None or df < MIN_DF:
             return None
-        drift, _ = self._drift()
-        h = half_width(s.mean, s.n, cv, df, level or self.level, drift or 0.0, s.n_loads)
+        h = half_width(s.mean, s.n, cv, df, level or self.level, self._drift(cv)[0], s.n_loads)
         return s.mean - h, s.mean + h
 
-    def _drift(self) -> tuple[float | None, int]:
+    def _reloaded(self) -> bool:
+        """Some setting's runs came from two loads or more: the drift between loads is measured."""
+        return any(s.n_loads > 1 for s in self.settings.values())
+
+    def _drift(self, cv: float | None) -> tuple[float, int]:
         """(load-to-load drift, relative sd; its degrees of freedom) from the settings loaded twice or
-        more: how far their loads' means scatter beyond what their runs' own noise explains."""
-        cv, _ = self._noise()
+        more: how far their loads' means scatter beyond what their runs' own noise (`cv`, the pooled
+        run-to-run noise) explains. (0.0, 0) while no setting was loaded twice."""
         num = den = 0.0
         df = 0
         for s in self.settings.values():
@@ -304,7 +306,7 @@ class Search:
             den += (len(means) - 1) * within
             df += len(means) - 1
         # The method-of-moments estimate, kept at zero when the loads agree within their runs' noise.
-        return (math.sqrt(max(0.0, num - den) / df), df) if df else (None, 0)
+        return (math.sqrt(max(0.0, num - den) / df), df) if df else (0.0, 0)
 
     # -- planning ------------------------------------------------------------------------------------
 
@@ -329,7 +331,6 @@ class Search:
     def _plan(self) -> None:
         ok = self._ranked()
         if self._ends_load_the_same():
-            self.same_load = True
             return self._stop("no_difference")
         if len(ok) >= 3 and self._all_within_noise(ok):
             end = next((i for i in (0, len(self.order) - 1) if self._visitable(i)), None)
@@ -345,7 +346,7 @@ class Search:
         if gap is not None:
             return self._visit(gap)
         if self._clears(ok):
-            if self._drift()[1] or len(ok) < 2:
+            if self._reloaded() or len(ok) < 2:
                 return self._stop("confident")
             return self._confirm(ok)
         return self._exploit(ok)
@@ -444,7 +445,7 @@ class Search:
         # Fewest runs first; on a tie, the one loaded now (no warm-up), then the better one. While no
         # setting was loaded twice, more runs of the load at hand cannot tell drift from a difference:
         # the one not loaded now goes first.
-        fresh = not self._drift()[1]
+        fresh = not self._reloaded()
         target = min(pair, key=lambda s: (fresh and s.value == self.loaded, s.n, s.value != self.loaded,
                                           -(s.mean or 0.0)))  # fmt: skip
         warm = self.loaded != target.value
