@@ -189,7 +189,8 @@ class Sampler:
             await asyncio.to_thread(self.sample_now)
             delay = max(0.0, self.interval_s - (self._clock() - started))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+                async with asyncio.timeout(delay):  # not wait_for: it can lose a stop (wire.light)
+                    await stop.wait()
 
     def peaks(self, since: float, until: float | None = None) -> Peaks:
         """Memory peaks over the samples taken in [since, until] (sampler clock)."""

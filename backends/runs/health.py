@@ -32,7 +32,8 @@ async def check(backend: Backend, *, timeout_s: float = TIMEOUT_S) -> Health:
     if not_started(backend):
         return NOT_STARTED
     try:
-        return await asyncio.wait_for(backend.health(), timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: it can lose a stop (wire.light)
+            return await backend.health()
     except Exception as e:
         return Health(False, f"health check failed ({type(e).__name__})")
 
@@ -40,7 +41,8 @@ async def check(backend: Backend, *, timeout_s: float = TIMEOUT_S) -> Health:
 async def loaded(backend: Backend, *, timeout_s: float = TIMEOUT_S) -> list[LoadedModel]:
     """What the server has loaded; [] when it cannot tell or does not answer in time."""
     with contextlib.suppress(Exception):
-        return await asyncio.wait_for(backend.loaded(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            return await backend.loaded()
     return []
 
 

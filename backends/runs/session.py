@@ -229,7 +229,8 @@ class Run:
         if not isinstance(self.backend, KnowsProvenance):
             return
         try:
-            found = await asyncio.wait_for(self.backend.provenance(self.pattern.model), 10.0)
+            async with asyncio.timeout(10.0):  # not wait_for: it can lose a stop (wire.light)
+                found = await self.backend.provenance(self.pattern.model)
         except Exception:
             return
         found.apply(self.record)
@@ -262,7 +263,8 @@ class Run:
     async def _fill_loaded(self) -> None:
         rec = self.record
         try:
-            loaded = await asyncio.wait_for(self.backend.loaded(), 5.0)
+            async with asyncio.timeout(5.0):
+                loaded = await self.backend.loaded()
         except Exception:
             loaded = []
         match: LoadedModel | None = next((m for m in loaded if m.name == rec.model), None)
@@ -329,7 +331,8 @@ async def _until_first_token(it: AsyncIterator[StreamEvent], timeout_s: float) -
     deadline = loop.time() + timeout_s
     while True:
         try:
-            ev = await asyncio.wait_for(anext(it), max(deadline - loop.time(), 0.001))
+            async with asyncio.timeout_at(deadline):
+                ev = await anext(it)
         except StopAsyncIteration:
             return
         except TimeoutError:

@@ -112,7 +112,8 @@ class LmsCli:
         except OSError as e:
             raise BackendError(f"cannot run `{cmd}`: {e}", hint="check the lms path") from None
         try:
-            out_b, err_b = await asyncio.wait_for(proc.communicate(), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):  # not wait_for: it can lose a stop (wire.light)
+                out_b, err_b = await proc.communicate()
         except TimeoutError:
             await _kill(proc)
             raise BackendTimeout(

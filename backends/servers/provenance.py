@@ -151,7 +151,8 @@ async def run_lms_version(lms: str | None) -> str | None:
             exe, "version", "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
         )
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), TIMEOUT_S)
+            async with asyncio.timeout(TIMEOUT_S):  # not wait_for: it can lose a stop (wire.light)
+                out, _ = await proc.communicate()
         except TimeoutError:
             proc.kill()
             await proc.wait()

@@ -194,7 +194,8 @@ class RemoteSampler:
             await loop.run_in_executor(pool, self._locked_pass)
             delay = max(0.0, self.interval_s - (self._clock() - started))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+                async with asyncio.timeout(delay):  # not wait_for: it can lose a stop (wire.light)
+                    await stop.wait()
 
     def _locked_pass(self) -> None:
         with self._pass_lock:
