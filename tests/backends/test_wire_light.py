@@ -271,3 +271,16 @@ def test_the_dechunker_reads_any_split_the_same() -> None:
 def test_the_dechunker_refuses_broken_framing(bad: bytes) -> None:
     with pytest.raises(StreamBroken):
         light.Dechunker().feed(bad)
+
+
+async def test_a_stop_that_lands_as_bytes_arrive_is_not_lost() -> None:
+    # The user's stop (a cancel) and the next chunk of a stream in the same turn of the loop: the read
+    # must end cancelled. Python 3.11's wait_for returned the bytes and dropped the cancel (cpython
+    # gh-86296), and the run went on to the end of its budget.
+    conn = light._Connection()
+    reader = asyncio.ensure_future(conn.read(5.0))
+    await asyncio.sleep(0)  # the read waits for bytes
+    conn.data_received(b'{"response": "tok"}\n')
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
