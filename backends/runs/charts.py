@@ -12,7 +12,6 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from html import escape  # quotes too: names go into attribute values (data-series="...")
 from typing import Any, Literal
 
 from backends.runs.record import RunRecord
@@ -22,6 +21,14 @@ Kind = Literal["bar", "line"]
 # Told apart by shape as well as colour, so a chart reads in black and white (NO_COLOR, print).
 MARKERS = ("●", "■", "▲", "◆", "✚", "✖")
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")
+
+
+def escape(text: str) -> str:
+    """html.escape, quotes too: names go into attribute values (data-series="..."). Imported when an
+    SVG is written: `html` loads its entity table (~0.5 MB), and the TUI shows charts as text."""
+    import html
+
+    return html.escape(text)
 
 
 @dataclass(frozen=True)

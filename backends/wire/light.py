@@ -30,7 +30,7 @@ import asyncio
 import http.client
 import io
 import json
-import urllib.request
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -51,6 +51,10 @@ def usable(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme.lower() != "http" or not parts.hostname:
         return False
+    if not any(k.lower().endswith("_proxy") for k in os.environ):
+        return True  # what getproxies_environment reads: no such variable, no proxy (and no 1 MB import)
+    import urllib.request
+
     proxies = urllib.request.getproxies_environment()
     if not (proxies.get("http") or proxies.get("all")):
         return True
