@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from backends.base import ContentDelta
 from backends.probes.model import HostSample, Snapshot
 from backends.runs.stats import LiveFigures
 from tests.tui.conftest import StaticSampler
@@ -139,3 +140,46 @@ async def test_a_header_that_has_the_server_down_asks_again_once_tokens_flow(
         await worker.wait()
         during = sum(1 for call, _ in backend.calls if call == "health") - asked
     assert during == 0, "asked again while the run streamed, though the header knew the server up"
+
+
+@pytest.mark.parametrize("cpu", [CORES * 50.0, 10.0], ids=["calm", "busy"])
+async def test_every_flush_of_a_run_reaches_the_terminal(
+    build: Callable[..., GptossTop], monkeypatch: pytest.MonkeyPatch, cpu: float
+) -> None:
+    """A flush's Markdown append lets the screen take in the frame's changes, and go idle, inside the
+    flush's batch; the screen must still draw them. Before the fix the screen stopped drawing once the
+    answer overflowed its box (after ~4 s of a 1,024-token demo run) and stayed frozen until the run
+    ended. Each flush that showed new figures is followed by a frame before the next flush."""
+    from textual.app import App
+
+    events: list[tuple[float, str]] = []
+    show_live, display = ThroughputPanel.show_live, App._display
+
+    def spy(self: ThroughputPanel, f: LiveFigures, spark: Sequence[float], calm: bool = False) -> None:
+        show_live(self, f, spark, calm)
+        events.append((time.perf_counter(), "flush"))
+
+    def drawn(self: App[Any], screen: Any, update: Any) -> None:
+        display(self, screen, update)
+        events.append((time.perf_counter(), "frame"))
+
+    monkeypatch.setattr(ThroughputPanel, "show_live", spy)
+    monkeypatch.setattr(App, "_display", drawn)
+    backend = ReplayBackend(clock=None, tps=150.0)
+    # The recorded answer four times over (~640 tokens, ~4 s): it overflows its box after a second.
+    answer = [e for e in backend.events if isinstance(e, ContentDelta)]
+    backend.events[-1:-1] = answer * 3
+    backend.ttft_s = 0.0
+    app = build(backend=backend, sampler=machine(cpu), clock=time.perf_counter, interval=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        worker = app.main.run_worker_
+        assert worker is not None
+        await worker.wait()
+        await pilot.pause(0.3)
+    kinds = [k for _, k in events]
+    flushes = [i for i, k in enumerate(kinds) if k == "flush"]
+    assert len(flushes) >= 4, kinds
+    undrawn = [i for n, i in enumerate(flushes) if "frame" not in kinds[i + 1 : (flushes + [len(kinds)])[n + 1]]]
+    assert not undrawn, f"flushes {undrawn} of {flushes} were never drawn: {kinds}"

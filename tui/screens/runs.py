@@ -260,3 +260,8 @@ class RunControl(Screen[None]):
                 self._hardware_due = False
                 self._refresh_hardware()
             await out.pump()
+        # The Markdown append awaits its new blocks' mounting, so the screen may have taken in the
+        # frame's layout and repaint requests, and gone idle, inside the batch; then nothing drew them
+        # (Textual 8.2 resumes a screen's update timer only when the screen goes idle outside a batch,
+        # and the batch's end wakes the app, not the screen) and the screen froze until the run ended.
+        self.check_idle()
