@@ -99,7 +99,12 @@ async def exchange(req: Request) -> tuple[int, Any]:
 class _Connection(asyncio.Protocol):
     """A socket's bytes as they come, and its end. Unlike asyncio's StreamReader, a reset hands over
     the bytes that came before it first: a server that sent half an answer and then crashed leaves
-    that half to the run's record, as httpx did."""
+    that half to the run's record, as httpx did.
+
+    The socket is read only while a `read` is under way. Between two reads (a stream's reader pauses
+    between them, `framing.READ_PACE_S`) the bytes wait in the kernel, and the event loop is not woken
+    for each one: a server streams a token per write, and on a machine whose cores all run the model
+    every wake-up of this process stalls it. The next `read` gets them all at once."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -111,6 +116,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self._listen(False)  # the request is written first; nothing is read before the first `read`
 
     def data_received(self, data: bytes) -> None:
         self._buf += data
@@ -130,14 +136,30 @@ class _Connection(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def _listen(self, on: bool) -> None:
+        # Pausing a closing transport, or resuming one that is not paused, does nothing (asyncio).
+        if self.transport is not None and not self._ended:
+            self.transport.resume_reading() if on else self.transport.pause_reading()
+
     async def read(self, timeout_s: float) -> bytes:
         """Every byte that has come and not been read; waits for some when there is none. b"" at the
         end; the connection's error (a reset) only once every byte before it was read."""
-        while not self._buf:
-            if self._ended:
-                if self._error is not None:
-                    raise self._error
-                return b""
+        if not self._buf and not self._ended:
+            self._listen(True)
+            try:
+                await self._wait(timeout_s)
+            finally:
+                self._listen(False)
+        if self._buf:
+            data = bytes(self._buf)
+            self._buf.clear()
+            return data
+        if self._error is not None:
+            raise self._error
+        return b""
+
+    async def _wait(self, timeout_s: float) -> None:
+        while not self._buf and not self._ended:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 # Not wait_for: on Python 3.11 it loses a cancellation that lands as the bytes do
@@ -147,9 +169,6 @@ class _Connection(asyncio.Protocol):
                     await self._waiter
             finally:
                 self._waiter = None
-        data = bytes(self._buf)
-        self._buf.clear()
-        return data
 
     def close(self) -> None:
         if self.transport is not None:

@@ -284,3 +284,52 @@ async def test_a_stop_that_lands_as_bytes_arrive_is_not_lost() -> None:
     reader.cancel()
     with pytest.raises(asyncio.CancelledError):
         await reader
+
+
+def _token_server(tokens: int, gap_s: float) -> tuple[str, threading.Thread]:
+    """A loopback server that streams `tokens` SSE events as chunks, one write each, `gap_s` apart
+    (as llama-server writes a token as it is made)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, listener:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for i in range(tokens):
+                event = b'data: {"n": %d}\n\n' % i
+                conn.sendall(b"%x\r\n%s\r\n" % (len(event), event))
+                threading.Event().wait(gap_s)
+            conn.sendall(b"0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", thread
+
+
+async def test_a_stream_is_not_read_between_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the reader pauses between reads, the tokens a server writes wait in the socket: the
+    process is not woken for each one (every wake-up is taken from a model that runs on the CPU), and
+    the next read gets them all. Before, asyncio read the socket for every write of the server."""
+    deliveries = [0]
+    received = light._Connection.data_received
+
+    def counted(self: light._Connection, data: bytes) -> None:
+        deliveries[0] += 1
+        received(self, data)
+
+    monkeypatch.setattr(light._Connection, "data_received", counted)
+    url, server = _token_server(tokens=40, gap_s=0.005)
+    req = light.Request(url, "GET", "/stream")
+    async with light.open_stream(req) as (status, body):
+        assert status == 200
+        first = await anext(body)
+        await asyncio.sleep(0.5)  # the server writes its other 39 tokens meanwhile
+        during_pause = deliveries[0]
+        rest = b"".join([chunk async for chunk in body])
+    server.join(5)
+    events = (first + rest).split(b"\n\n")[:-1]
+    assert events == [b'data: {"n": %d}' % i for i in range(40)]
+    # The socket was read for the head and the first token; not once while the reader slept.
+    assert during_pause <= 2, during_pause
