@@ -37,7 +37,7 @@ from backends.servers.llamaserver import ManagedServer, ServerConfig, find_serve
 from backends.servers.llamaserver_log import read_log
 from backends.servers.openai_compat import MODELS_PATH, chat_body, models_from_openai, stream_chat
 from backends.servers.provenance import Provenance, fetch_llamacpp
-from backends.wire.framing import READ_PACE_S
+from backends.wire.framing import read_pace
 from backends.wire.http import Http, status_hint
 from backends.wire.openai_stream import error_from_payload
 
@@ -297,7 +297,7 @@ class LlamaCppBackend:
         return body
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        return stream_chat(self._http, self.body(request), pace_s=READ_PACE_S)
+        return stream_chat(self._http, self.body(request), pace_s=read_pace)
 
 
 def create(endpoint: Endpoint, options: ServerOptions) -> LlamaCppBackend:

@@ -47,7 +47,7 @@ from backends.servers.openai_compat import (
     stream_chat,
 )
 from backends.servers.provenance import Provenance, fetch_lmstudio
-from backends.wire.framing import READ_PACE_S, decode
+from backends.wire.framing import decode, read_pace
 from backends.wire.http import Http
 from backends.wire.openai_stream import error_from_payload
 
@@ -346,13 +346,13 @@ class LMStudioBackend:
     async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         if await self._which_api() == "openai":
             # LM Studio ignores reasoning_effort here (bug-tracker #988); prepare() warns about it.
-            async for ev in stream_chat(self._http, chat_body(request, reasoning_effort=False), pace_s=READ_PACE_S):
+            async for ev in stream_chat(self._http, chat_body(request, reasoning_effort=False), pace_s=read_pace):
                 yield ev
             return
         body = await self._native_body(request)
         try:
             async with self._http.stream("POST", "/api/v1/chat", json=body) as chunks:
-                async for ev in decode(chunks, NativeStreamDecoder(request.model, self._secret), READ_PACE_S):
+                async for ev in decode(chunks, NativeStreamDecoder(request.model, self._secret), read_pace):
                     yield ev
         except BackendError as e:
             raise self._http.clean(e) from None

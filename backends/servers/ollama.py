@@ -37,7 +37,7 @@ from backends.base import (
 from backends.fields import count, obj, positive_int, text
 from backends.servers.ollama_stream import events_from_ndjson
 from backends.servers.provenance import Provenance, fetch_ollama
-from backends.wire.framing import READ_PACE_S
+from backends.wire.framing import read_pace
 from backends.wire.http import Http, status_hint
 
 if TYPE_CHECKING:
@@ -310,7 +310,7 @@ class OllamaBackend:
         body = await self.chat_body(request)
         try:
             async with self._http.stream("POST", "/api/chat", json=body) as chunks:
-                async for event in events_from_ndjson(chunks, READ_PACE_S):
+                async for event in events_from_ndjson(chunks, read_pace):
                     yield event
         except ModelNotFound as e:
             e.hint = pull_hint(request.model)

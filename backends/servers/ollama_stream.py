@@ -12,7 +12,7 @@ from typing import Any
 
 from backends.base import BackendError, ContentDelta, Finished, ReasoningDelta, ServerStats, StreamBroken, StreamEvent
 from backends.fields import positive_int
-from backends.wire.framing import Malformed, NDJSONDecoder, decode
+from backends.wire.framing import Malformed, NDJSONDecoder, Pace, decode
 from backends.wire.openai_stream import InlineReasoningSplitter
 
 _NS = 1e9
@@ -123,7 +123,7 @@ class OllamaStreamDecoder:
         return out
 
 
-def events_from_ndjson(chunks: AsyncIterator[bytes], pace_s: float = 0.0) -> AsyncIterator[StreamEvent]:
+def events_from_ndjson(chunks: AsyncIterator[bytes], pace_s: Pace = 0.0) -> AsyncIterator[StreamEvent]:
     """Raw bytes of an Ollama stream → events. Raises StreamBroken if it ends before `done: true`.
     `pace_s`: see `framing.decode`."""
     return decode(chunks, OllamaStreamDecoder(), pace_s)

@@ -28,6 +28,7 @@ from backends.base import (
     StreamEvent,
 )
 from backends.fields import obj, positive_int
+from backends.wire.framing import Pace
 from backends.wire.http import Http, default_classify, status_hint
 from backends.wire.openai_stream import error_from_payload, events_from_sse_bytes
 
@@ -58,7 +59,7 @@ def chat_body(request: ChatRequest, *, reasoning_effort: bool = True) -> dict[st
 
 
 async def stream_chat(
-    http: Http, body: dict[str, Any], path: str = CHAT_PATH, *, pace_s: float = 0.0
+    http: Http, body: dict[str, Any], path: str = CHAT_PATH, *, pace_s: Pace = 0.0
 ) -> AsyncIterator[StreamEvent]:
     """POST a streaming chat and yield its events; closing this iterator closes the connection.
     `pace_s`: wait between reads once tokens flow (`framing.decode`); for servers that time themselves."""

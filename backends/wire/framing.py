@@ -183,14 +183,31 @@ class Decoder(Protocol[T_co]):
 # one interval late.
 READ_PACE_S = 0.05
 _WAITED_S = 0.001  # a read that took longer than this waited for the network, not for the buffer
+_read_pace_s = READ_PACE_S
+
+Pace = float | Callable[[], float]  # seconds, or what to ask for them at each pause
 
 
-async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co], pace_s: float = 0.0) -> AsyncIterator[T_co]:
+def read_pace() -> float:
+    """The pause between a paced stream's reads now: READ_PACE_S unless `set_read_pace` changed it."""
+    return _read_pace_s
+
+
+def set_read_pace(seconds: float | None) -> None:
+    """Pause this long between a paced stream's reads from now on, in streams already running too;
+    None: back to READ_PACE_S. The TUI lengthens it while it redraws once a second (its model
+    computes on this machine's CPU): a read more often than the screen shows it only wakes the process."""
+    global _read_pace_s
+    _read_pace_s = READ_PACE_S if seconds is None else max(float(seconds), 0.0)
+
+
+async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co], pace_s: Pace = 0.0) -> AsyncIterator[T_co]:
     """The one decode loop: feed each read, yield what it completed, stop at the end marker, close.
 
     `pace_s`: once a token (reasoning or answer text) has arrived, pause this long after each read that
-    waited for the network. Each pause is followed by reading all that arrived meanwhile, so a
-    fast stream is never left behind: the socket buffers hold far more than one interval of tokens."""
+    waited for the network (a callable, such as `read_pace`, is asked at each pause). Each pause is
+    followed by reading all that arrived meanwhile, so a fast stream is never left behind: the socket
+    buffers hold far more than one interval of tokens."""
     flowing = False
     clock = time.monotonic
     it = aiter(chunks)
@@ -207,7 +224,7 @@ async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co], pace_s: f
         if decoder.done:
             break
         flowing = flowing or any(isinstance(i, ReasoningDelta | ContentDelta) for i in items)
-        if pace_s and flowing and got - asked > _WAITED_S:
-            await asyncio.sleep(pace_s)
+        if flowing and got - asked > _WAITED_S and (pause := pace_s() if callable(pace_s) else pace_s):
+            await asyncio.sleep(pause)
     for item in decoder.close():
         yield item

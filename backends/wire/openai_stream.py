@@ -23,7 +23,7 @@ from backends.base import (
     StreamEvent,
 )
 from backends.fields import count, number, positive
-from backends.wire.framing import Malformed, SSEDecoder, decode, parse_json_object
+from backends.wire.framing import Malformed, Pace, SSEDecoder, decode, parse_json_object
 
 MID_STREAM_HINT = "see the server's log: the model may have run out of memory or context"
 NOT_JSON_HINT = "is the URL the inference server itself, not a proxy or another service in front of it?"
@@ -268,7 +268,7 @@ class OpenAIStreamDecoder:
         return out
 
 
-def events_from_sse_bytes(chunks: AsyncIterator[bytes], pace_s: float = 0.0) -> AsyncIterator[StreamEvent]:
+def events_from_sse_bytes(chunks: AsyncIterator[bytes], pace_s: Pace = 0.0) -> AsyncIterator[StreamEvent]:
     """OpenAI-style SSE bytes → stream events. Raises StreamBroken when the stream ends abnormally.
     `pace_s`: see `framing.decode`."""
     return decode(chunks, OpenAIStreamDecoder(), pace_s)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -172,7 +172,7 @@ async def test_reads_are_paced_once_tokens_flow_and_not_before() -> None:
     def frame(delta: str) -> bytes:
         return b'data: {"choices":[{"index":0,"delta":' + delta.encode() + b"}]}\n\n"
 
-    async def run(pace: float) -> tuple[list[str], int, float]:
+    async def run(pace: float | Callable[[], float]) -> tuple[list[str], int, float]:
         """A server writing a token every 5 ms for 0.3 s; returns the texts, how many reads waited for
         the network, and how long after it was sent the first token was read."""
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
@@ -219,3 +219,13 @@ async def test_reads_are_paced_once_tokens_flow_and_not_before() -> None:
     assert unpaced_waits >= 40  # one wake-up per token
     assert paced_waits <= 20  # about one per 50 ms of a 0.3 s stream
     assert first_lag < 0.03  # the first token is not held back
+    # A callable pace is asked at every pause: the TUI lengthens it while a run streams
+    asked: list[float] = []
+
+    def pace_now() -> float:
+        asked.append(0.0 if len(asked) < 2 else 0.1)  # unpaced for two pauses, then 100 ms
+        return asked[-1]
+
+    texts, changed_waits, _ = await run(pace_now)
+    assert texts == want
+    assert len(asked) >= 3 and changed_waits < unpaced_waits

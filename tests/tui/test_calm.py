@@ -14,9 +14,11 @@ import pytest
 from backends.base import ContentDelta
 from backends.probes.model import HostSample, Snapshot
 from backends.runs.stats import LiveFigures
+from backends.wire.framing import READ_PACE_S, read_pace
 from tests.tui.conftest import StaticSampler
 from tests.tui.test_markdown_answer import ReplayBackend
 from tui.app import GptossTop
+from tui.screens.main import CALM_READ_PACE_S
 from tui.widgets.throughput import ThroughputPanel
 
 
@@ -41,9 +43,12 @@ async def test_redraws_once_a_second_only_while_the_model_runs_on_the_cpu(
     draws: list[tuple[float, str]] = []
     show_live = ThroughputPanel.show_live
 
+    paces: list[float] = []
+
     def spy(self: ThroughputPanel, f: LiveFigures, spark: Sequence[float], calm: bool = False) -> None:
         show_live(self, f, spark, calm)
         draws.append((time.perf_counter(), self._label))
+        paces.append(read_pace())
 
     monkeypatch.setattr(ThroughputPanel, "show_live", spy)
     backend = ReplayBackend(clock=None, tps=40.0)  # ~185 tokens: 4.6 s, three or more calm redraws after the first
@@ -66,9 +71,13 @@ async def test_redraws_once_a_second_only_while_the_model_runs_on_the_cpu(
     if calm:
         assert len(steady) <= span / 1.0 + 3, (len(steady), span)
         assert all(label == "tok/s · live · 1 redraw/s" for _, label in draws)
+        # Tokens read four times a second, not twenty: the screen shows them once a second
+        assert set(paces) == {CALM_READ_PACE_S}, paces
     else:
         assert len(steady) >= span / 0.25 * 0.6, (len(steady), span)  # 4 Hz, a loaded machine allowed for
         assert all(label == "tok/s · live (2 s window)" for t, label in draws if t - draws[0][0] > 0.5)
+        assert paces[-1] == READ_PACE_S, paces
+    assert read_pace() == READ_PACE_S  # the process's pace again once the app is gone
 
 
 async def test_a_run_starts_at_the_pace_the_last_run_on_its_server_ended_with(
@@ -181,5 +190,5 @@ async def test_every_flush_of_a_run_reaches_the_terminal(
     kinds = [k for _, k in events]
     flushes = [i for i, k in enumerate(kinds) if k == "flush"]
     assert len(flushes) >= 4, kinds
-    undrawn = [i for n, i in enumerate(flushes) if "frame" not in kinds[i + 1 : (flushes + [len(kinds)])[n + 1]]]
+    undrawn = [i for n, i in enumerate(flushes) if "frame" not in kinds[i + 1 : [*flushes, len(kinds)][n + 1]]]
     assert not undrawn, f"flushes {undrawn} of {flushes} were never drawn: {kinds}"

@@ -50,6 +50,10 @@ FLUSH_S = 0.25
 # taken from the model, and a second is `top`'s own pace. The screen says so. A model on a GPU keeps
 # one core busy at most, and the screen its four redraws.
 CALM_FLUSH_S = 1.0
+# While calm the run's tokens are read four times a second (framing.set_read_pace), not twenty: a read
+# more often than the screen shows them only wakes the process (the server times itself: the run's
+# rates are its own, whenever the client reads).
+CALM_READ_PACE_S = CALM_FLUSH_S / 4
 CALM_ENV = "GPTOSS_TOP_CALM"  # "0": four redraws a second whatever the model's CPU use
 
 
@@ -99,8 +103,9 @@ class MainScreen(RunControl):
         self._run_seq = 0
         self._shown_seq = 0
         self._hardware_due = False
-        self.calm = False  # the running model computes on this CPU: the screen redraws once a second
-        self._flushed_at = 0.0
+        self._calm = False  # the running model computes on this CPU: the screen redraws once a second
+        self._flushing = False  # a run streams: the flush timer runs
+        self._flush_interval = 0.0
         self._run_began = 0.0
         self._calm_seen: dict[str | None, bool] = {}  # server URL → the pace its last run had
 
@@ -123,7 +128,7 @@ class MainScreen(RunControl):
         self.query_one("#patterns-box").border_title = "Patterns"
         self.add_class("-view-output")
         self._show_patterns(fit=False)  # the fit marks come after the first frame (_mount_views)
-        self._flush_timer = self.set_interval(FLUSH_S, self._flush_tick, pause=True)
+        self._pace_timer()
         s = self.services
         if s.sampler is not None:
             self.set_interval(s.interval, self._hardware_tick)
@@ -367,16 +372,48 @@ class MainScreen(RunControl):
             self.calm = self._calm_seen[url]
         else:
             self.calm = pattern.host is None and is_local(url) and self._calm_allowed()
+        if self.calm:  # the run's first tokens a quarter of a second in, not a second
+            self.set_timer(FLUSH_S, self._flush)
 
     def _calm_allowed(self) -> bool:
         return self.services.sampler is not None and os.environ.get(CALM_ENV, "").strip() != "0"
 
-    async def _flush_tick(self) -> None:
-        now = monotonic()
-        if self.calm and now - self._flushed_at < CALM_FLUSH_S - FLUSH_S / 2:
+    @property
+    def calm(self) -> bool:
+        return self._calm
+
+    @calm.setter
+    def calm(self, on: bool) -> None:
+        if on == self._calm:
             return
-        self._flushed_at = now
-        await self._flush()
+        from backends.wire.framing import set_read_pace
+
+        self._calm = on
+        set_read_pace(CALM_READ_PACE_S if on else None)
+        self._pace_timer()
+
+    def _set_flushing(self, on: bool) -> None:
+        self._flushing = on
+        self._pace_timer()
+
+    def _pace_timer(self) -> None:
+        """The flush timer at the pace of now, every FLUSH_S or (calm) every CALM_FLUSH_S, and paused
+        between runs. A timer that ticked four times a second to draw once would wake the process three
+        times for nothing."""
+        interval = CALM_FLUSH_S if self._calm else FLUSH_S
+        timer = self._flush_timer
+        if timer is None or interval != self._flush_interval:
+            if timer is not None:
+                timer.stop()
+            self._flush_interval = interval
+            self._flush_timer = self.set_interval(interval, self._flush, pause=not self._flushing)
+        elif self._flushing:
+            timer.resume()
+        else:
+            timer.pause()
+
+    def on_unmount(self) -> None:
+        self.calm = False  # the read pace is the process's: back to its default with the screen gone
 
     def _model_on_cpu(self) -> bool:
         """Does the running model compute on this machine's CPU (its server uses half of the logical

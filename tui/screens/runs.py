@@ -68,6 +68,7 @@ class RunControl(Screen[None]):
         def _estimate_fit(self) -> Worker[None]: ...
         def _refresh_hardware(self) -> None: ...
         def _begin_pace(self, pattern: Pattern) -> None: ...
+        def _set_flushing(self, on: bool) -> None: ...
         def action_view(self, name: str) -> None: ...
 
     def _panel(self, cls: type[PanelT]) -> PanelT | None:
@@ -122,8 +123,7 @@ class RunControl(Screen[None]):
 
         s = self.services
         ctx = RunContext(clock=s.clock, sampler=s.sampler, live=self.live, report=self._reporter(sweep))
-        assert self._flush_timer is not None
-        self._flush_timer.resume()
+        self._set_flushing(True)
         records = None
         try:
             records = await run_sweep(patterns, pool=s.pool, store=s.store, repeat=s.repeat if sweep else 1, ctx=ctx)
@@ -217,8 +217,7 @@ class RunControl(Screen[None]):
 
     async def on_runs_ended(self, message: RunsEnded) -> None:
         self._estimate_fit()  # free memory changed: the marks again, now that nothing runs
-        if self._flush_timer is not None:
-            self._flush_timer.pause()
+        self._set_flushing(False)
         await self._flush()
         self.query_one(OutputPanel).finish()
         self.running_pattern = None
