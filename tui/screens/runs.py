@@ -16,7 +16,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from backends.runs.patterns import Pattern
-from tui.live import LiveRun
+from tui.live import LiveRun, collector_spared
 from tui.messages import RunFinished, RunProgress, RunsEnded, RunStarted
 from tui.services import Services
 from tui.widgets.header import HeaderBar
@@ -126,7 +126,9 @@ class RunControl(Screen[None]):
         self._set_flushing(True)
         records = None
         try:
-            records = await run_sweep(patterns, pool=s.pool, store=s.store, repeat=s.repeat if sweep else 1, ctx=ctx)
+            with collector_spared():
+                records = await run_sweep(patterns, pool=s.pool, store=s.store, repeat=s.repeat if sweep else 1,
+                                          ctx=ctx)  # fmt: skip
         finally:
             self.post_message(RunsEnded(records if sweep else None))
 

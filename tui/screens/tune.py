@@ -35,6 +35,7 @@ from backends.runs.tune_driver import (
     run_tune,
 )
 from backends.runs.tune_render import summary
+from tui.live import collector_spared
 from tui.services import Services
 from tui.widgets.tunecurve import TuneCurve
 
@@ -124,8 +125,9 @@ class TuneScreen(Screen[None]):
                 s.records.append(run.record)
                 raise
 
-        self.report = await run_tune(self.pattern, self.spec, plan, run_one=run_one, store=s.store,
-                                     on_step=self._on_step, tune_id=tune_id)  # fmt: skip
+        with collector_spared():
+            self.report = await run_tune(self.pattern, self.spec, plan, run_one=run_one, store=s.store,
+                                         on_step=self._on_step, tune_id=tune_id)  # fmt: skip
         self._status(summary(self.report))
         self._draw(self.report.outcome.settings, self.report.outcome.best)
 
