@@ -32,6 +32,11 @@ so `--clients bare,tui120,tui120:nice0` compares the two in one interleaved run.
 the clients inherit GPTOSS_TOP_NICE from the environment (unset: gptoss-top's default).
 `tui120:busy` runs the TUI with GPTOSS_TOP_CALM=0: four redraws a second even while the model
 runs on the CPU (by default the screen then redraws once a second).
+
+`bare:burnN` is a yardstick rather than a client: the bare client while another process, started
+as the TUI is (its own session, nice 10), burns N ms of CPU in one burst each second, as a TUI's
+redraw does. `--clients bare,bare:burn10,bare:burn20,bare:burn40` shows what a monitor's CPU per
+second costs this machine's server, and so the budget a client has for a ratio.
 """
 
 from __future__ import annotations
@@ -151,6 +156,33 @@ def run_bare(folder: str, url: str, prompt: str, max_tokens: int, env: dict[str,
             "tokens": t.get("predicted_n"), "prompt_n": t.get("prompt_tokens"), "cpu_s": cpu}  # fmt: skip
 
 
+BURNER = """
+import os, sys, time
+burst = float(sys.argv[1]) / 1000
+os.nice(10)
+while True:
+    t0 = time.monotonic()
+    c0 = time.thread_time()
+    while time.thread_time() - c0 < burst:
+        pass
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+"""
+
+
+def run_burning(ms: float, folder: str, url: str, prompt: str, max_tokens: int, env: dict[str, str]) -> dict[str, Any]:
+    """The bare client while a process in its own session burns `ms` of CPU each second at nice 10."""
+    import signal
+    import subprocess
+
+    burner = subprocess.Popen([sys.executable, "-c", BURNER, str(ms)], start_new_session=True, env=env)
+    try:
+        time.sleep(0.3)  # its first burst lands before the request does, as a TUI's start-up does
+        return run_bare(folder, url, prompt, max_tokens, env)
+    finally:
+        burner.send_signal(signal.SIGKILL)
+        burner.wait()
+
+
 def run_bench(cfg: str, env: dict[str, str]) -> dict[str, Any]:
     import subprocess
 
@@ -250,6 +282,8 @@ def run_client(client: str, case: str, prompt: str, max_tokens: int, url: str, f
         env = env | {"GPTOSS_TOP_NICE": variant.removeprefix("nice")}
     elif variant == "busy":  # the TUI at four redraws a second even while the model runs on the CPU
         env = env | {"GPTOSS_TOP_CALM": "0"}
+    if client == "bare" and variant.startswith("burn"):
+        return run_burning(float(variant.removeprefix("burn")), folder, url, prompt, max_tokens, env)
     if client == "bare":
         return run_bare(folder, url, prompt, max_tokens, env)
     cfg = pattern_file(folder, url, name, prompt, max_tokens)
