@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownFence
 
-from backends.base import ChatRequest, ContentDelta, ReasoningDelta, StreamEvent
+from backends.base import ChatRequest, ContentDelta, LoadSpec, Prepared, ReasoningDelta, StreamEvent
 from backends.wire.openai_stream import OpenAIStreamDecoder
 from tests.fakes.backend import FakeBackend
 from tests.probes.fake import FakeClock
@@ -251,3 +251,21 @@ async def test_a_short_answer_sits_at_the_top_and_a_long_one_follows_its_end() -
         await out.settle()
         await pilot.pause()
         assert out.answer_box.scroll_y == 0  # ... and stays where they are
+
+
+async def test_the_markdown_view_is_built_before_the_request_is_sent(
+    build: Callable[..., GptossTop], clock: FakeClock
+) -> None:
+    """Its imports and mounting (~55 ms of a core) happen before the server has work, not while it
+    reads the prompt or decodes the first tokens."""
+    seen: list[bool] = []
+
+    class Watching(ReplayBackend):
+        async def prepare(self, spec: LoadSpec) -> Prepared:  # the run's first request
+            seen.append(bool(app.main.query_one(OutputPanel).query("#answer-md")))
+            return await super().prepare(spec)
+
+    app = build(backend=Watching(clock))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await after_run()(pilot)
+    assert seen == [True]

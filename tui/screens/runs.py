@@ -124,6 +124,7 @@ class RunControl(Screen[None]):
         s = self.services
         ctx = RunContext(clock=s.clock, sampler=s.sampler, live=self.live, report=self._reporter(sweep))
         self._set_flushing(True)
+        await self.query_one(OutputPanel).build_view()
         records = None
         try:
             with collector_spared():

@@ -108,6 +108,12 @@ class OutputPanel(Vertical):
         except NoMatches:
             return ""
 
+    async def build_view(self) -> None:
+        """Build the Markdown view now if it is not yet there: before a run sends its request, not while
+        the server reads the prompt or inside the first answer token's flush. Its imports and its
+        mounting were ~55 ms of a core that a first run's prompt processing (or decode) lost."""
+        await self._markdown_view()
+
     async def _markdown_view(self) -> Markdown:
         try:
             return self.markdown
@@ -253,9 +259,6 @@ class OutputPanel(Vertical):
         self._next_append = 0.0
         self._restart_due = True
         self.call_later(self._restart_if_due)
-        # Built now, while the server loads and reads the prompt, not inside the first answer token's
-        # flush: its parser's imports were ~30 ms of a first run's decode on a CPU-bound model (py-spy).
-        self.call_later(self._markdown_view)
         self._words = 0
         self._mid_word = False
         self.remove_class("-reasoned")
