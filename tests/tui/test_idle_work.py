@@ -60,3 +60,52 @@ async def test_roomy_layout_redraws_hardware_every_interval(
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.4)
         assert len(drawn) >= 3
+
+
+class ServerSampler(StaticSampler):
+    """A local llama-server whose CPU and RSS change on every read of `latest`, as they do mid-run."""
+
+    def __init__(self) -> None:
+        from backends.probes.model import HostSample, Snapshot
+
+        super().__init__([
+            Snapshot(t=float(n), host=HostSample(
+                mem_total_bytes=24 << 30, mem_available_bytes=(23 << 30) - n * (7 << 20),
+                backend_pid=272700 + n, backend_name="llama-server", backend_rss_bytes=(200 + 37 * n) << 20,
+                backend_cpu_percent=(9.0, 194.0, 1195.0, 37.5)[n % 4]))
+            for n in range(8)
+        ])  # fmt: skip
+        self.reads = 0
+
+    @property
+    def latest(self) -> Any:
+        self.reads += 1
+        return self._history[self.reads % len(self._history)]
+
+
+async def test_the_server_line_keeps_the_memory_panel_to_its_shape(
+    build: Callable[..., GptossTop], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's pid, RSS and CPU change every sample; in the roomy layout's 44-column panel they
+    used to wrap mid-figure on one line, so each sample changed the panel's shape: a layout pass of
+    the whole screen every second, mid-run too. Now each sample is a repaint in place."""
+    from textual.widgets import Static
+
+    from tui.widgets.hardware import Figures
+
+    layouts: list[str] = []
+    update = Static.update
+
+    def spy(self: Static, *args: Any, layout: bool = True, **kw: Any) -> None:
+        if isinstance(self, Figures) and self.id == "memory" and layout:
+            layouts.append(str(args[0]))
+        update(self, *args, layout=layout, **kw)
+
+    monkeypatch.setattr(Static, "update", spy)
+    app = build(sampler=ServerSampler(), interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.6)  # ~12 samples
+        memory = app.main.query_one("#memory", Figures)
+        assert "llama-server" in str(memory._last)
+        assert max(map(len, str(memory._last).splitlines())) <= memory.content_region.width
+    assert len(layouts) <= 2, layouts  # the first text (and the first real sample), then repaints only

@@ -95,10 +95,15 @@ def memory_text(snapshot: Snapshot | None) -> Text:
         t.append("\nPSI avg10 ", style="dim")
         t.append(f"some {num(host.psi_some_avg10, '.1f', '%')} full {num(host.psi_full_avg10, '.1f', '%')}")
     if host is not None and host.backend_pid is not None:
+        # Two lines of their own: as one (~44 columns) it wrapped in the roomy layout's panel, mid-figure,
+        # and a wrapped line changes the panel's shape, so every sample cost a layout pass of the screen.
         t.append(f"\n{host.backend_name or 'server'} ", style="dim")
-        t.append(f"pid {host.backend_pid} RSS {gib(host.backend_rss_bytes)}")
+        t.append(f"pid {host.backend_pid}")
+        t.append("\nRSS ", style="dim")
+        t.append(gib(host.backend_rss_bytes))
         if host.backend_cpu_percent is not None:
-            t.append(f" CPU {host.backend_cpu_percent:.0f}%")
+            t.append("  CPU ", style="dim")
+            t.append(f"{host.backend_cpu_percent:.0f}%")
     return t
 
 
