@@ -4,6 +4,7 @@ times a second. Real clock, paced fake stream."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -222,3 +223,51 @@ async def test_the_cycle_collector_spares_the_app_while_a_run_streams(
         await pilot.pause(0.1)
         assert gc.get_freeze_count() == 0
     assert frozen and min(frozen) > 10_000, frozen  # the app's objects, set aside during the run
+
+
+@pytest.mark.parametrize("cpu", [CORES * 50.0, 10.0], ids=["calm", "busy"])
+async def test_a_calm_screen_renders_the_answer_every_three_seconds(
+    build: Callable[..., GptossTop], monkeypatch: pytest.MonkeyPatch, cpu: float
+) -> None:
+    """Each Markdown append costs a few frames' layout of the grown document (~30 ms of a core): while
+    the model computes on this CPU the rendered answer grows every three seconds, and all of it is
+    there as soon as the run ends."""
+    from tui.widgets.output import OutputPanel
+
+    appends: list[float] = []
+    append = OutputPanel._append_pending
+
+    async def spy(self: OutputPanel) -> None:
+        if self._pending:
+            appends.append(time.perf_counter())
+        await append(self)
+
+    monkeypatch.setattr(OutputPanel, "_append_pending", spy)
+    backend = ReplayBackend(clock=None, tps=60.0)
+    # The recorded answer five times over (~830 tokens at 60 tok/s: ~13 s; answer text from ~3 s on)
+    answer = [e for e in backend.events if isinstance(e, ContentDelta)]
+    backend.events[-1:-1] = answer * 4
+    backend.ttft_s = 0.0
+    app = build(backend=backend, sampler=machine(cpu), clock=time.perf_counter, interval=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        worker = app.main.run_worker_
+        assert worker is not None
+        await worker.wait()
+        ended = time.perf_counter()
+        out = app.main.query_one(OutputPanel)
+        for _ in range(40):  # the rest of the answer, on the busy pace now
+            await pilot.pause(0.05)
+            if out.rendered == out.answer.text:
+                break
+        rendered_at = time.perf_counter()
+        assert out.rendered == out.answer.text
+    during = [t for t in appends if t < ended]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
+    assert len(during) >= 3, during
+    if cpu >= CORES * 50:
+        assert min(gaps) >= 2.9, gaps
+    else:
+        assert min(gaps) < 1.5, gaps
+    assert rendered_at - ended < 1.5

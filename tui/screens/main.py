@@ -390,6 +390,8 @@ class MainScreen(RunControl):
 
         self._calm = on
         set_read_pace(CALM_READ_PACE_S if on else None)
+        for out in self.query(OutputPanel):  # none while the screen is taken down
+            out.calm = on
         self._pace_timer()
 
     def _set_flushing(self, on: bool) -> None:

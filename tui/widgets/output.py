@@ -61,12 +61,19 @@ class OutputPanel(Vertical):
     # most costly thing the screen does during a run (benchmarks/observer.py); the raw view and the
     # reasoning still follow every flush.
     MIN_GAP_S = 0.5
+    # ... and every three seconds while the screen is calm (the model computes on this machine's CPU):
+    # an append's frames (the layout pass of the grown document, Textual's second pass for the sizes it
+    # changed, the scroll to the new end) are ~30 ms of a core on a 2-core machine, the largest part of
+    # what the TUI takes from the model during a run. The raw view (m) still follows every redraw.
+    CALM_GAP_S = 3.0
+    calm = False  # set by the screen with its pace
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._held: list[str] = []  # answer text that came while the raw view was shown
         self._pending: list[str] = []  # answer text waiting for the next Markdown append
         self._next_append = 0.0  # monotonic time before which no append starts
+        self._last_append = (0.0, 0.0)  # when the last append ended, and how long it took
         self._timer: Timer | None = None
         self._restart_due = False  # the document still holds the last run's answer
         self._appending = asyncio.Lock()
@@ -182,8 +189,14 @@ class OutputPanel(Vertical):
             await self._append()
 
     def finish(self) -> None:
-        """The run ended: what `pump` has not rendered yet goes on its own pace."""
-        if self._pending and self._timer is None:
+        """The run ended: what `pump` has not rendered yet goes on its own pace (the calm gap is over:
+        the model no longer runs)."""
+        done, took = self._last_append
+        self._next_append = min(self._next_append, done + max(self.DUTY * took, self.MIN_GAP_S))
+        if self._timer is not None:  # set for the old time
+            self._timer.stop()
+            self._timer = None
+        if self._pending:
             self._feed("")
 
     def _feed(self, text: str) -> None:
@@ -211,7 +224,8 @@ class OutputPanel(Vertical):
         started = time.monotonic()
         await (await self._markdown_view()).append(text)
         done = time.monotonic()
-        self._next_append = done + max(self.DUTY * (done - started), self.MIN_GAP_S)
+        self._last_append = (done, done - started)
+        self._next_append = done + max(self.DUTY * (done - started), self.CALM_GAP_S if self.calm else self.MIN_GAP_S)
         if not self.answer_box.is_anchored:
             self.call_after_refresh(self._follow)
         if self._pending:
