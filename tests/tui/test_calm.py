@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from backends.base import ContentDelta
 from backends.probes.model import HostSample, Snapshot
@@ -28,6 +29,24 @@ def machine(cpu_percent: float | None) -> StaticSampler:
     host = HostSample(mem_total_bytes=8 << 30, mem_available_bytes=4 << 30, backend_pid=4242,
                       backend_name="llama-server", backend_cpu_percent=cpu_percent)  # fmt: skip
     return StaticSampler([Snapshot(t=0.0, host=host)])
+
+
+def long_replay(tps: float, copies: int) -> ReplayBackend:
+    """The recorded reply with its answer `copies` times over, in real time, the first token at once."""
+    backend = ReplayBackend(clock=None, tps=tps)
+    answer = [e for e in backend.events if isinstance(e, ContentDelta)]
+    backend.events[-1:-1] = answer * (copies - 1)
+    backend.ttft_s = 0.0
+    return backend
+
+
+async def run_one(app: GptossTop, pilot: Pilot[Any]) -> None:
+    """Enter on the first pattern once the app has settled, and wait for the run's end."""
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    worker = app.main.run_worker_
+    assert worker is not None
+    await worker.wait()
 
 
 CORES = os.cpu_count() or 1
@@ -175,18 +194,10 @@ async def test_every_flush_of_a_run_reaches_the_terminal(
 
     monkeypatch.setattr(ThroughputPanel, "show_live", spy)
     monkeypatch.setattr(App, "_display", drawn)
-    backend = ReplayBackend(clock=None, tps=150.0)
     # The recorded answer four times over (~640 tokens, ~4 s): it overflows its box after a second.
-    answer = [e for e in backend.events if isinstance(e, ContentDelta)]
-    backend.events[-1:-1] = answer * 3
-    backend.ttft_s = 0.0
-    app = build(backend=backend, sampler=machine(cpu), clock=time.perf_counter, interval=0.2)
+    app = build(backend=long_replay(150.0, 4), sampler=machine(cpu), clock=time.perf_counter, interval=0.2)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        worker = app.main.run_worker_
-        assert worker is not None
-        await worker.wait()
+        await run_one(app, pilot)
         await pilot.pause(0.3)
     kinds = [k for _, k in events]
     flushes = [i for i, k in enumerate(kinds) if k == "flush"]
@@ -210,16 +221,10 @@ async def test_the_cycle_collector_spares_the_app_while_a_run_streams(
         frozen.append(gc.get_freeze_count())
 
     monkeypatch.setattr(ThroughputPanel, "show_live", spy)
-    backend = ReplayBackend(clock=None, tps=400.0)
-    backend.ttft_s = 0.0
-    app = build(backend=backend, sampler=machine(10.0), clock=time.perf_counter, interval=0.2)
+    app = build(backend=long_replay(400.0, 1), sampler=machine(10.0), clock=time.perf_counter, interval=0.2)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.2)
         assert gc.get_freeze_count() == 0
-        await pilot.press("enter")
-        worker = app.main.run_worker_
-        assert worker is not None
-        await worker.wait()
+        await run_one(app, pilot)
         await pilot.pause(0.1)
         assert gc.get_freeze_count() == 0
     assert frozen and min(frozen) > 10_000, frozen  # the app's objects, set aside during the run
@@ -243,18 +248,10 @@ async def test_a_calm_screen_renders_the_answer_every_three_seconds(
         await append(self)
 
     monkeypatch.setattr(OutputPanel, "_append_pending", spy)
-    backend = ReplayBackend(clock=None, tps=60.0)
     # The recorded answer five times over (~830 tokens at 60 tok/s: ~13 s; answer text from ~3 s on)
-    answer = [e for e in backend.events if isinstance(e, ContentDelta)]
-    backend.events[-1:-1] = answer * 4
-    backend.ttft_s = 0.0
-    app = build(backend=backend, sampler=machine(cpu), clock=time.perf_counter, interval=0.2)
+    app = build(backend=long_replay(60.0, 5), sampler=machine(cpu), clock=time.perf_counter, interval=0.2)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        worker = app.main.run_worker_
-        assert worker is not None
-        await worker.wait()
+        await run_one(app, pilot)
         ended = time.perf_counter()
         out = app.main.query_one(OutputPanel)
         for _ in range(40):  # the rest of the answer, on the busy pace now
