@@ -254,11 +254,10 @@ async def test_a_calm_screen_renders_the_answer_every_three_seconds(
         await run_one(app, pilot)
         ended = time.perf_counter()
         out = app.main.query_one(OutputPanel)
-        for _ in range(40):  # the rest of the answer, on the busy pace now
+        for _ in range(80):  # the rest of the answer, on the busy pace now (not after a calm gap)
             await pilot.pause(0.05)
             if out.rendered == out.answer.text:
                 break
-        rendered_at = time.perf_counter()
         assert out.rendered == out.answer.text
     during = [t for t in appends if t < ended]
     gaps = [b - a for a, b in itertools.pairwise(during)]
@@ -267,4 +266,27 @@ async def test_a_calm_screen_renders_the_answer_every_three_seconds(
         assert min(gaps) >= 2.9, gaps
     else:
         assert min(gaps) < 1.5, gaps
-    assert rendered_at - ended < 1.5
+
+
+async def test_the_end_of_a_run_lifts_the_calm_gap() -> None:
+    """What a calm run left unrendered goes on the busy pace once it ends, not three seconds later."""
+    from textual.app import App
+
+    from tui.widgets.output import OutputPanel
+
+    class Host(App[None]):
+        def compose(self) -> Any:
+            yield OutputPanel(id="output")
+
+    async with Host().run_test(size=(80, 24)) as pilot:
+        out = pilot.app.query_one(OutputPanel)
+        out.calm = True
+        out.write("", "# Title\n\nfirst words", live=True)
+        await out.pump()
+        now = time.monotonic()
+        assert out._next_append >= now + OutputPanel.CALM_GAP_S - 0.5  # calm: the next one waits
+        out.write("", " and the rest", live=True)
+        out.finish()
+        assert out._next_append <= now + OutputPanel.MIN_GAP_S + 0.5
+        await pilot.pause(OutputPanel.MIN_GAP_S + 0.5)
+        assert out.rendered == "# Title\n\nfirst words and the rest"
