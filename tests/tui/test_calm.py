@@ -280,13 +280,14 @@ async def test_the_end_of_a_run_lifts_the_calm_gap() -> None:
 
     async with Host().run_test(size=(80, 24)) as pilot:
         out = pilot.app.query_one(OutputPanel)
-        out.calm = True
         out.write("", "# Title\n\nfirst words", live=True)
-        await out.pump()
+        await out.pump(calm=True)
         now = time.monotonic()
-        assert out._next_append >= now + OutputPanel.CALM_GAP_S - 0.5  # calm: the next one waits
+        assert out._due(OutputPanel.CALM_GAP_S) >= now + OutputPanel.CALM_GAP_S - 0.5  # calm: the next one waits
         out.write("", " and the rest", live=True)
+        await out.pump(calm=True)
+        assert out.rendered == "# Title\n\nfirst words"
         out.finish()
-        assert out._next_append <= now + OutputPanel.MIN_GAP_S + 0.5
+        assert out._due(OutputPanel.MIN_GAP_S) <= now + OutputPanel.MIN_GAP_S + 0.5
         await pilot.pause(OutputPanel.MIN_GAP_S + 0.5)
         assert out.rendered == "# Title\n\nfirst words and the rest"

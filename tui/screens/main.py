@@ -105,7 +105,6 @@ class MainScreen(RunControl):
         self._hardware_due = False
         self._calm = False  # the running model computes on this CPU: the screen redraws once a second
         self._flushing = False  # a run streams: the flush timer runs
-        self._flush_interval = 0.0
         self._run_began = 0.0
         self._calm_seen: dict[str | None, bool] = {}  # server URL → the pace its last run had
 
@@ -390,32 +389,26 @@ class MainScreen(RunControl):
 
         self._calm = on
         set_read_pace(CALM_READ_PACE_S if on else None)
-        for out in self.query(OutputPanel):  # none while the screen is taken down
-            out.calm = on
         self._pace_timer()
 
     def _set_flushing(self, on: bool) -> None:
         self._flushing = on
-        self._pace_timer()
+        if self._flush_timer is not None:
+            self._flush_timer.resume() if on else self._flush_timer.pause()
 
     def _pace_timer(self) -> None:
-        """The flush timer at the pace of now, every FLUSH_S or (calm) every CALM_FLUSH_S, and paused
-        between runs. A timer that ticked four times a second to draw once would wake the process three
-        times for nothing."""
+        """A flush timer at the pace of now, every FLUSH_S or (calm) every CALM_FLUSH_S, paused between
+        runs. A timer that ticked four times a second to draw once would wake the process three times
+        for nothing."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
         interval = CALM_FLUSH_S if self._calm else FLUSH_S
-        timer = self._flush_timer
-        if timer is None or interval != self._flush_interval:
-            if timer is not None:
-                timer.stop()
-            self._flush_interval = interval
-            self._flush_timer = self.set_interval(interval, self._flush, pause=not self._flushing)
-        elif self._flushing:
-            timer.resume()
-        else:
-            timer.pause()
+        self._flush_timer = self.set_interval(interval, self._flush, pause=not self._flushing)
 
     def on_unmount(self) -> None:
-        self.calm = False  # the read pace is the process's: back to its default with the screen gone
+        from backends.wire.framing import set_read_pace
+
+        set_read_pace(None)  # the read pace is the process's: back to its default with the screen gone
 
     def _model_on_cpu(self) -> bool:
         """Does the running model compute on this machine's CPU (its server uses half of the logical

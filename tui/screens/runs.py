@@ -261,7 +261,7 @@ class RunControl(Screen[None]):
             if self._hardware_due:
                 self._hardware_due = False
                 self._refresh_hardware()
-            await out.pump()
+            await out.pump(calm=self.calm)
         # The Markdown append awaits its new blocks' mounting, so the screen may have taken in the
         # frame's layout and repaint requests, and gone idle, inside the batch; then nothing drew them
         # (Textual 8.2 resumes a screen's update timer only when the screen goes idle outside a batch,

@@ -66,13 +66,11 @@ class OutputPanel(Vertical):
     # changed, the scroll to the new end) are ~30 ms of a core on a 2-core machine, the largest part of
     # what the TUI takes from the model during a run. The raw view (m) still follows every redraw.
     CALM_GAP_S = 3.0
-    calm = False  # set by the screen with its pace
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._held: list[str] = []  # answer text that came while the raw view was shown
         self._pending: list[str] = []  # answer text waiting for the next Markdown append
-        self._next_append = 0.0  # monotonic time before which no append starts
         self._last_append = (0.0, 0.0)  # when the last append ended, and how long it took
         self._timer: Timer | None = None
         self._restart_due = False  # the document still holds the last run's answer
@@ -182,21 +180,23 @@ class OutputPanel(Vertical):
         if grew or (reasoning and self.folded):
             self._fold_line()
 
-    async def pump(self) -> None:
+    def _due(self, gap_s: float) -> float:
+        """When the next append may start: DUTY times the last one's length after it, and `gap_s` at least."""
+        done, took = self._last_append
+        return done + max(self.DUTY * took, gap_s)
+
+    async def pump(self, calm: bool = False) -> None:
         """The next Markdown append, if one is due, now: the screen's flush awaits it inside its batch,
-        so the tokens, the figures and the rendered answer reach the terminal in one frame."""
-        if self._pending and self._timer is None and time.monotonic() >= self._next_append:
+        so the tokens, the figures and the rendered answer reach the terminal in one frame. `calm`: the
+        model computes on this CPU, and appends are CALM_GAP_S apart."""
+        gap = self.CALM_GAP_S if calm else self.MIN_GAP_S
+        if self._pending and self._timer is None and time.monotonic() >= self._due(gap):
             await self._append()
 
     def finish(self) -> None:
-        """The run ended: what `pump` has not rendered yet goes on its own pace (the calm gap is over:
-        the model no longer runs)."""
-        done, took = self._last_append
-        self._next_append = min(self._next_append, done + max(self.DUTY * took, self.MIN_GAP_S))
-        if self._timer is not None:  # set for the old time
-            self._timer.stop()
-            self._timer = None
-        if self._pending:
+        """The run ended: what `pump` has not rendered yet goes on its own pace (the busy one: the
+        model no longer runs)."""
+        if self._pending and self._timer is None:
             self._feed("")
 
     def _feed(self, text: str) -> None:
@@ -204,7 +204,7 @@ class OutputPanel(Vertical):
         if self._timer is None:
             # A timer's callback runs in this widget's message queue, in order with resets (call_later).
             # (Textual's timers divide by their delay: never 0.)
-            self._timer = self.set_timer(max(self._next_append - time.monotonic(), 0.001), self._append)
+            self._timer = self.set_timer(max(self._due(self.MIN_GAP_S) - time.monotonic(), 0.001), self._append)
 
     async def _append(self) -> None:
         self._timer = None
@@ -225,7 +225,6 @@ class OutputPanel(Vertical):
         await (await self._markdown_view()).append(text)
         done = time.monotonic()
         self._last_append = (done, done - started)
-        self._next_append = done + max(self.DUTY * (done - started), self.CALM_GAP_S if self.calm else self.MIN_GAP_S)
         if not self.answer_box.is_anchored:
             self.call_after_refresh(self._follow)
         if self._pending:
@@ -270,7 +269,7 @@ class OutputPanel(Vertical):
             self._timer.stop()
             self._timer = None
         self._pending.clear()
-        self._next_append = 0.0
+        self._last_append = (0.0, 0.0)
         self._restart_due = True
         self.call_later(self._restart_if_due)
         self._words = 0
