@@ -12,8 +12,11 @@ One real llama-server (a generated model, `builtin:medium` by default) is starte
   `settle`) `enter` starts the run and the run record is read from the results store the TUI writes.
 
 Each client reports the server's own figures from the same run (`timings.predicted_per_second` for
-the decode-heavy case, `timings.prompt_per_second` for the prompt-heavy one), so the ratio to the
-bare client's figure in the same round is what the client cost the server. The CPU the client used
+the decode-heavy case, `timings.prompt_per_second` for the prompt-heavy one). Within a round a bare
+run comes before each other client's run and after the last (`bracketed`), and a run's ratio is its
+rate over the mean of the bare runs right beside it (`neighbour_ratios`): what the client cost the
+server, with the host's drift between runs taken out. The bare client's own row sets each bare run
+against the bare runs beside it: how far noise alone moves a ratio on this host. The CPU the client used
 is measured too: `cpu_s` is the whole client process tree over its life (start-up included, from
 `getrusage(RUSAGE_CHILDREN)`), `run_cpu_s` (TUI only) the part while the run streamed.
 
@@ -36,7 +39,8 @@ runs on the CPU (by default the screen then redraws once a second).
 `bare:burnN` is a yardstick rather than a client: the bare client while another process, started
 as the TUI is (its own session, nice 10), burns N ms of CPU in one burst each second, as a TUI's
 redraw does. `--clients bare,bare:burn10,bare:burn20,bare:burn40` shows what a monitor's CPU per
-second costs this machine's server, and so the budget a client has for a ratio.
+second costs this machine's server, and so the budget a client has for a ratio. `bare:wakeN` wakes
+such a process N times a second to do nothing: what a client's wake-ups cost apart from its CPU.
 """
 
 from __future__ import annotations
@@ -159,22 +163,26 @@ def run_bare(folder: str, url: str, prompt: str, max_tokens: int, env: dict[str,
 BURNER = """
 import os, sys, time
 burst = float(sys.argv[1]) / 1000
+wakes = int(sys.argv[2])
 os.nice(10)
 while True:
     t0 = time.monotonic()
     c0 = time.thread_time()
     while time.thread_time() - c0 < burst:
         pass
-    time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+    for n in range(1, wakes + 1):
+        time.sleep(max(0.0, n / wakes - (time.monotonic() - t0)))
 """
 
 
-def run_burning(ms: float, folder: str, url: str, prompt: str, max_tokens: int, env: dict[str, str]) -> dict[str, Any]:
-    """The bare client while a process in its own session burns `ms` of CPU each second at nice 10."""
+def run_burning(ms: float, folder: str, url: str, prompt: str, max_tokens: int, env: dict[str, str],
+                wakes: int = 1) -> dict[str, Any]:  # fmt: skip
+    """The bare client while a process in its own session burns `ms` of CPU each second at nice 10, and
+    wakes `wakes` times a second (the first wake-up burns)."""
     import signal
     import subprocess
 
-    burner = subprocess.Popen([sys.executable, "-c", BURNER, str(ms)], start_new_session=True, env=env)
+    burner = subprocess.Popen([sys.executable, "-c", BURNER, str(ms), str(wakes)], start_new_session=True, env=env)
     try:
         time.sleep(0.3)  # its first burst lands before the request does, as a TUI's start-up does
         return run_bare(folder, url, prompt, max_tokens, env)
@@ -226,7 +234,7 @@ def run_tui(cfg: str, name: str, size: tuple[int, int], env: dict[str, str], dat
     from benchmarks.tui_common import GPTOSS_TOP, PtyProcess
 
     store = os.path.join(data, "results.jsonl")
-    before = count_lines(store)
+    before, size0 = count_lines(store), file_size(store)
     c0 = children_cpu()
     proc = PtyProcess([GPTOSS_TOP, "--config", cfg], env | {"COLUMNS": str(size[0]), "LINES": str(size[1])}, size)
     try:
@@ -236,10 +244,12 @@ def run_tui(cfg: str, name: str, size: tuple[int, int], env: dict[str, str], dat
         r0 = tree_cpu(proc.proc.pid)
         proc.send(b"\r")
         deadline = time.monotonic() + 300
-        while count_lines(store) <= before:
+        # The harness's own wake-ups land beside the model too: a cheap look (the file's size) four
+        # times a second while the run streams, the lines counted only once it has grown.
+        while file_size(store) == size0 or count_lines(store) <= before:
             if time.monotonic() > deadline or proc.proc.poll() is not None:
                 raise RuntimeError(f"no run record from the TUI: {proc.output[-1500:].decode(errors='replace')}")
-            time.sleep(0.05)
+            time.sleep(0.25)
         run_cpu = tree_cpu(proc.proc.pid) - r0
     finally:
         proc.close()
@@ -266,6 +276,13 @@ def settle(pid: int, quiet_s: float = 0.5, at_least_s: float = 1.5, at_most_s: f
         last = now_cpu
 
 
+def file_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
 def count_lines(path: str) -> int:
     try:
         with open(path, "rb") as f:
@@ -284,6 +301,8 @@ def run_client(client: str, case: str, prompt: str, max_tokens: int, url: str, f
         env = env | {"GPTOSS_TOP_CALM": "0"}
     if client == "bare" and variant.startswith("burn"):
         return run_burning(float(variant.removeprefix("burn")), folder, url, prompt, max_tokens, env)
+    if client == "bare" and variant.startswith("wake"):
+        return run_burning(0.0, folder, url, prompt, max_tokens, env, wakes=int(variant.removeprefix("wake")))
     if client == "bare":
         return run_bare(folder, url, prompt, max_tokens, env)
     cfg = pattern_file(folder, url, name, prompt, max_tokens)
@@ -299,19 +318,49 @@ def case_prompt(case: str, nonce: str, prefill_repeat: int) -> str:
     return f"Log {nonce}.\n" + PREFILL_TEXT * prefill_repeat
 
 
+def bracketed(order: list[str]) -> list[str]:
+    """A round's runs: a bare run before each client's and one after the last, so that every client run
+    is measured against the bare runs right beside it. This host's speed drifts by 10-20 % within a
+    minute; a ratio to one bare run per round took that drift in whole."""
+    runs = ["bare"]
+    for client in order:
+        runs += [client, "bare"]
+    return runs
+
+
+def neighbour_ratios(rows: list[dict[str, Any]], case: str, key: str) -> list[tuple[dict[str, Any], float]]:
+    """Each run of `case` with its rate over the mean of the nearest bare runs before and after it in
+    the same round (one side's alone at a round's edge). A bare run is set against the bare runs beside
+    it, two runs away: its ratios say how far this host's noise alone moves a ratio."""
+    out = []
+    seq = [r for r in rows if r["case"] == case and r.get(key)]
+    for i, r in enumerate(seq):
+        near = []
+        for step in (-1, 1):
+            j = i + step
+            while 0 <= j < len(seq) and seq[j]["round"] == r["round"] and seq[j]["client"] != "bare":
+                j += step
+            if 0 <= j < len(seq) and seq[j]["round"] == r["round"]:
+                near.append(seq[j][key])
+        if near:
+            out.append((r, r[key] / (sum(near) / len(near))))
+    return out
+
+
 def summarise(rows: list[dict[str, Any]], clients: list[str], cases: list[str]) -> list[dict[str, Any]]:
     import statistics
 
     out = []
     for case in cases:
         key = "decode_tps" if case == "decode" else "prompt_tps"
-        bare = {r["round"]: r[key] for r in rows if r["case"] == case and r["client"] == "bare" and r.get(key)}
+        bare = [r[key] for r in rows if r["case"] == case and r["client"] == "bare" and r.get(key)]
+        near = neighbour_ratios(rows, case, key)
         for client in clients:
             mine = [r for r in rows if r["case"] == case and r["client"] == client and r.get(key)]
             if not mine:
                 continue
             rates = [r[key] for r in mine]
-            ratios = [r[key] / bare[r["round"]] for r in mine if r["round"] in bare]
+            ratios = [ratio for r, ratio in near if r["client"] == client]
             run_cpu = [r["run_cpu_s"] for r in mine if "run_cpu_s" in r]
             out.append({
                 "case": case, "client": client, "runs": len(mine), "rate_mean": statistics.fmean(rates),
@@ -320,7 +369,7 @@ def summarise(rows: list[dict[str, Any]], clients: list[str], cases: list[str]) 
                 "ratio_median": statistics.median(ratios) if ratios else None,
                 "ratio_min": min(ratios) if ratios else None,
                 # Sturdier on a busy machine: one slow bare run spoils a round's ratio, not a median.
-                "ratio_of_medians": statistics.median(rates) / statistics.median(bare.values()) if bare else None,
+                "ratio_of_medians": statistics.median(rates) / statistics.median(bare) if bare else None,
                 "cpu_s": statistics.fmean(r["cpu_s"] for r in mine),
                 "run_cpu_s": statistics.fmean(run_cpu) if run_cpu else None,
                 "tokens": statistics.fmean(r["tokens"] or 0 for r in mine),
@@ -390,11 +439,12 @@ def main() -> int:
             for case in cases:  # warm-up: first-use allocations, page cache, .pyc files
                 p = case_prompt(case, "warm", a.prefill_repeat)
                 run_client("bare", case, p, a.max_tokens if case == "decode" else 16, server.url, folder, env)
+            others = [c for c in clients if c != "bare"]
             for rnd in range(a.rounds):
                 for case in cases:
                     max_tokens = a.max_tokens if case == "decode" else 16
-                    order = clients[rnd % len(clients) :] + clients[: rnd % len(clients)]
-                    for client in order:
+                    turn = rnd % len(others) if others else 0
+                    for client in bracketed(others[turn:] + others[:turn]):
                         prompt = case_prompt(case, uuid.uuid4().hex[:8], a.prefill_repeat)
                         r = run_client(client, case, prompt, max_tokens, server.url, folder, env)
                         rows.append({"round": rnd, "case": case, "client": client, **r})

@@ -115,7 +115,9 @@ class PtyProcess:
     def _drain(self) -> None:
         while True:
             try:
-                ready, _, _ = select.select([self.master], [], [], 0.05)
+                # A long wait: a child that exits hangs the pty up, which wakes the select at once. A
+                # short one woke this (the benchmark's) process 20 times a second beside the model.
+                ready, _, _ = select.select([self.master], [], [], 1.0)
             except (OSError, ValueError):
                 return
             if not ready:
