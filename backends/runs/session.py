@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import urllib.parse
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -93,6 +93,10 @@ class RunContext:
     sampler_clock: Clock = time.monotonic
     live: LiveSink | None = None
     report: Report | None = None
+    # Awaited between a sweep's runs: after a run's RunFinished is reported, before the next run's
+    # RunStarted. A caller that draws each record (the TUI) finishes that work here, while the server
+    # idles, rather than during the next run's prompt processing and first tokens.
+    between: Callable[[], Awaitable[None]] | None = None
 
 
 def now_iso() -> str:

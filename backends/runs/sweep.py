@@ -51,6 +51,8 @@ async def run_sweep(
     priority.lower_for([p.url for p in patterns], managed=managed)
     records: list[RunRecord] = []
     for i, (p, rep) in enumerate(runs, start=1):
+        if i > 1 and ctx.between is not None:
+            await ctx.between()
         started = RunStarted(i, len(runs), p, rep)
         if ctx.report is not None:
             ctx.report(started)

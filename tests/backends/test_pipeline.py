@@ -165,3 +165,21 @@ def test_the_pool_key_is_the_one_backend_identity() -> None:
         pattern(backend="ollama", url="http://127.0.0.1:1", model_path="x.gguf"),
     )
     assert pool.key(ollama[0]) != pool.key(ollama[1])
+
+
+async def test_a_sweep_waits_for_its_caller_between_runs_and_not_after_the_last(store: ResultsStore) -> None:
+    backend = FakeBackend(clock=FakeClock())
+    order: list[str] = []
+
+    def report(event: RunEvent) -> None:
+        if isinstance(event, (RunStarted, RunFinished)):
+            order.append(f"{type(event).__name__} {event.pattern.name}")
+
+    async def between() -> None:
+        await asyncio.sleep(0)
+        order.append("between")
+
+    ctx = RunContext(report=report, between=between)
+    recs = await run_sweep([pattern("A"), pattern("B")], pool=BackendPool(lambda p: backend), store=store, ctx=ctx)
+    assert [r.pattern for r in recs] == ["A", "B"]
+    assert order == ["RunStarted A", "RunFinished A", "between", "RunStarted B", "RunFinished B"]

@@ -112,6 +112,34 @@ async def test_each_run_of_a_sweep_shows_only_its_own_text(build: Callable[..., 
         assert app.main.live.figures() is None  # between runs the panel keeps the final figures
 
 
+class SeesTheTable(FakeBackend):
+    """Notes, as each run loads, how many records the screen's results table already shows."""
+
+    app: GptossTop | None = None
+    rows_at_load: list[int]
+
+    async def prepare(self, spec: LoadSpec) -> Prepared:
+        assert self.app is not None
+        self.rows_at_load.append(self.app.main.query_one("#results-table").row_count)  # type: ignore[attr-defined]
+        return await super().prepare(spec)
+
+
+async def test_a_sweep_draws_each_record_before_the_next_run_starts(
+    build: Callable[..., GptossTop], clock: object
+) -> None:
+    # The last run's record, table and chart were drawn during the next run's first tokens, on the
+    # CPU the model was using.
+    backend = SeesTheTable(tps=50.0, clock=clock)
+    backend.rows_at_load = []
+    app = build(backend=backend)
+    backend.app = app
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        await finish(app)
+        await pilot.pause()
+        assert backend.rows_at_load == [0, 1, 2]
+
+
 async def test_s_stops_and_the_partial_run_is_recorded(
     build: Callable[..., GptossTop], clock: object, store: ResultsStore
 ) -> None:

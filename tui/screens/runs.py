@@ -7,6 +7,8 @@ until the screen drains them (four times a second), and only into the run they b
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING, TypeVar
 
 from textual import work
@@ -122,7 +124,8 @@ class RunControl(Screen[None]):
         from backends.runs.sweep import run_sweep
 
         s = self.services
-        ctx = RunContext(clock=s.clock, sampler=s.sampler, live=self.live, report=self._reporter(sweep))
+        ctx = RunContext(clock=s.clock, sampler=s.sampler, live=self.live, report=self._reporter(sweep),
+                         between=self._drawn)  # fmt: skip
         self._set_flushing(True)
         await self.query_one(OutputPanel).build_view()
         records = None
@@ -132,6 +135,16 @@ class RunControl(Screen[None]):
                                           ctx=ctx)  # fmt: skip
         finally:
             self.post_message(RunsEnded(records if sweep else None))
+
+    DRAWN_WAIT_S = 2.0  # the most a sweep waits for the screen between runs (a screen above this one)
+
+    async def _drawn(self) -> None:
+        """Between a sweep's runs: the run that ended is drawn before the next one's request goes out.
+        Its record, the results table and chart (the first chart loads its plotting libraries: ~0.3 s
+        of a core on a slow machine) and the last of its answer were drawn during the next run's prompt
+        processing and first tokens, taken from the model being measured."""
+        with contextlib.suppress(TimeoutError):  # after RunFinished: this screen's queue is in order
+            await asyncio.wait_for(self.wait_for_refresh(), self.DRAWN_WAIT_S)
 
     def _reporter(self, sweep: bool) -> session.Report:
         """The run's lifecycle as messages. Called in the worker, in order with the tokens, so the
