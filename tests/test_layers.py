@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "backends.units": 0,
     "backends.fields": 0,
     "backends.gguf_read": 0,
+    "backends.blas": 0,
     "backends.probes": 0,
     "backends.wire": 1,
     "backends.servers": 2,

@@ -115,6 +115,9 @@ _GROUPS = 5
 def _bigram_table(v: _Vocab, o: _Options) -> tuple[Any, Any]:
     """Token groups steer the bigram table: 0 answer/default, 1 reasoning, 2 start of reply,
     3 reasoning opener, 4 reasoning closer. T[g, n] is the logit of token n after group g."""
+    from backends.blas import load_numpy
+
+    load_numpy()  # one OpenBLAS thread: the demo writes its model beside a running TUI
     import numpy as np
 
     prior = np.concatenate([np.linspace(2.0, 0.0, 26), np.linspace(0.5, -1.5, 26)])
@@ -143,6 +146,9 @@ def _bigram_table(v: _Vocab, o: _Options) -> tuple[Any, Any]:
 
 def _embeddings(rng: Any, group: Any, table: Any, d: int) -> tuple[Any, Any]:
     """Input embeddings that carry each token's group, and output weights that read the table back."""
+    from backends.blas import load_numpy
+
+    load_numpy()  # one OpenBLAS thread: the demo writes its model beside a running TUI
     import numpy as np
 
     vocab = len(group)
@@ -186,6 +192,9 @@ def _add_metadata(w: Any, shape: ModelShape, v: _Vocab, o: _Options) -> None:
 
 
 def _add_layers(w: Any, rng: Any, shape: ModelShape) -> None:
+    from backends.blas import load_numpy
+
+    load_numpy()  # one OpenBLAS thread: the demo writes its model beside a running TUI
     import numpy as np
 
     d, ff = shape.embd, shape.ff
@@ -222,7 +231,10 @@ def write_model(
     reached their answer (median reasoning 20 characters); 5 in 1,000 of 128 tokens did not. At 0.5,
     27 in 100 of 128 tokens never left the reasoning.
     """
+    from backends.blas import load_numpy
+
     try:
+        load_numpy()  # one OpenBLAS thread (gguf loads numpy): the demo writes its model beside a TUI
         import gguf  # the demo extra
         import numpy as np
     except ImportError as e:

@@ -39,6 +39,9 @@ def _vocab() -> tuple[list[str], list[str]]:
 
 
 def write_moe_model(out: str | os.PathLike[str], shape: MoeShape = MoeShape(), seed: int = 0) -> Path:
+    from backends.blas import load_numpy
+
+    load_numpy()  # one OpenBLAS thread (gguf loads numpy too): the demo writes its model beside a TUI
     import gguf
     import numpy as np
 

@@ -13,12 +13,16 @@ from collections.abc import Sequence
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.strip import Strip
-from textual_hires_canvas import Canvas
-from textual_plot import HiResMode, PlotWidget
-from textual_plot.axis_formatter import AxisFormatter, CategoricalAxisFormatter, NumericAxisFormatter
-from textual_plot.plot_widget import Legend
 
+from backends.blas import load_numpy
 from backends.runs.charts import MARKERS, Chart, date_text, nice_ticks, tick_text, x_range, y_range
+
+load_numpy()  # before the plotting libraries load it: with one OpenBLAS thread, not a spinning one per core
+
+from textual_hires_canvas import Canvas  # noqa: E402
+from textual_plot import HiResMode, PlotWidget  # noqa: E402
+from textual_plot.axis_formatter import AxisFormatter, CategoricalAxisFormatter, NumericAxisFormatter  # noqa: E402
+from textual_plot.plot_widget import Legend  # noqa: E402
 
 STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red")
 
