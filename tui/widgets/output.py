@@ -47,12 +47,10 @@ class OutputPanel(Vertical):
     OutputPanel #answer Markdown { padding: 0; margin: 0; }
     OutputPanel.-raw #answer-raw { display: block; }
     OutputPanel.-raw #answer { display: none; }
-    /* a blank line ends the reasoning, colour or not */
-    /* (the raw view's rule only while it is shown: a style change of a hidden view is a layout pass) */
-    OutputPanel.-reasoned #answer, OutputPanel.-reasoned.-raw #answer-raw { margin-top: 1; }
     """
 
     _error: str | None = None  # the banner's text
+    _reasoned = False  # a blank line parts the reasoning from the answer (see _part)
     _words = 0  # reasoning words so far: counted as they arrive, not by re-reading the text
     _mid_word = False  # the reasoning so far ends inside a word
     DUTY = 9.0  # after an append that took t, the next waits DUTY·t: Markdown gets ≤ 1/(1+DUTY) of the loop
@@ -176,7 +174,7 @@ class OutputPanel(Vertical):
             else:
                 self._feed(answer)
         if grew:
-            self.add_class("-reasoned")
+            self._part(True)
         if grew or (reasoning and self.folded):
             self._fold_line()
 
@@ -274,9 +272,20 @@ class OutputPanel(Vertical):
         self.call_later(self._restart_if_due)
         self._words = 0
         self._mid_word = False
-        self.remove_class("-reasoned")
+        self._part(False)
         self.show_error(None)
         self._fold_line()
+
+    def _part(self, on: bool) -> None:
+        """A blank line between the reasoning and the answer (rendered or raw), colour or not, once there
+        is reasoning. Set on the two views themselves: a class on the panel had its whole subtree (the
+        last run's answer, block by block) matched against the stylesheet again, at each run's start
+        and at its first reasoning, while the model computed."""
+        if on != self._reasoned:
+            self._reasoned = on
+            margin = (1 if on else 0, 0, 0, 0)
+            self.answer_box.styles.margin = margin
+            self.answer.styles.margin = margin
 
     def show_error(self, text: str | None) -> None:
         self.set_class(text is not None, "-error")
@@ -292,4 +301,4 @@ class OutputPanel(Vertical):
             text = "▾ reasoning — t folds it"
         else:
             text = "▾ reasoning (none yet) — t folds it"
-        self.query_one("#reasoning-fold", Static).update(text)
+        self.query_one("#reasoning-fold", Static).update(text, layout=False)  # one line, always
