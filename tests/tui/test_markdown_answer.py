@@ -116,14 +116,17 @@ async def test_raw_toggle_shows_the_text_as_it_came(build: Callable[..., GptossT
     async with app.run_test(size=(100, 30)) as pilot:
         await after_run()(pilot)
         out = app.main.query_one(OutputPanel)
+        assert out.reasoning.text and out.answer_box.styles.margin.top == 1  # a blank line after the reasoning
         out.toggle_raw()
         await pilot.pause()
         assert out.raw and out.answer.display and not out.answer_box.display
         assert out.answer.text == backend.answer
         assert "| Vaccination | herd immunity | hesitancy |" in out.answer.lines
+        assert out.answer.region.y == out.reasoning.region.bottom + 1  # the raw view keeps the blank line
         out.toggle_raw()
         await pilot.pause()
         assert not out.raw and out.answer_box.display
+        assert out.answer_box.region.y == out.reasoning.region.bottom + 1
 
 
 async def test_a_new_run_starts_a_new_document(build: Callable[..., GptossTop], clock: FakeClock) -> None:

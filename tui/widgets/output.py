@@ -146,6 +146,7 @@ class OutputPanel(Vertical):
 
     def toggle_raw(self) -> None:
         self.toggle_class("-raw")
+        self._set_gap()
         if self.raw:
             self.answer.scroll_end(animate=False, immediate=True, x_axis=False)
             return
@@ -278,14 +279,20 @@ class OutputPanel(Vertical):
 
     def _part(self, on: bool) -> None:
         """A blank line between the reasoning and the answer (rendered or raw), colour or not, once there
-        is reasoning. Set on the two views themselves: a class on the panel had its whole subtree (the
+        is reasoning. Set on the view itself: a class on the panel had its whole subtree (the
         last run's answer, block by block) matched against the stylesheet again, at each run's start
         and at its first reasoning, while the model computed."""
         if on != self._reasoned:
             self._reasoned = on
-            margin = (1 if on else 0, 0, 0, 0)
-            self.answer_box.styles.margin = margin
-            self.answer.styles.margin = margin
+            self._set_gap()
+
+    def _set_gap(self) -> None:
+        """The gap on the answer view that is shown (the other gets it when shown: a style change of a
+        hidden view is a layout pass of the screen all the same)."""
+        view = self.answer if self.raw else self.answer_box
+        top = 1 if self._reasoned else 0
+        if view.styles.margin.top != top:
+            view.styles.margin = (top, 0, 0, 0)
 
     def show_error(self, text: str | None) -> None:
         self.set_class(text is not None, "-error")
