@@ -55,6 +55,26 @@ def test_server_figures_are_preferred_and_the_client_uses_the_server_token_count
     assert f.prompt_tps == 300.0 and f.prompt_tokens == 40
 
 
+def test_a_paced_reader_does_not_slow_the_client_rate_down() -> None:
+    # The server makes a token every 10 ms from t = 0 to 0.99 s (100 tokens); the client reads what
+    # came every 100 ms (the first token at once), so the run's last tokens are read at 1.05 s, 60 ms
+    # after the last one came. From first to last read that is 99 tokens in 1.05 s (94/s).
+    clock = FakeClock()
+    m = Meter(clock)
+    m.start()
+    start = clock.t
+    made_ms = [10 * i for i in range(100)]
+    read_ms = [0, *(50 + 100 * k for k in range(11))]
+    last = -1
+    for read in read_ms:
+        clock.t = start + read / 1000
+        for _ in [t for t in made_ms if last < t <= read]:
+            m.on_event(ContentDelta("w"))  # a batch is handled back to back
+        last = read
+    m.on_event(Finished("stop"))
+    assert m.figures().decode_tps_client == pytest.approx(100.0, rel=0.02)
+
+
 def test_unknown_figures_are_none_not_zero() -> None:
     m = Meter(FakeClock())
     m.start()
