@@ -181,13 +181,8 @@ class Decoder(Protocol[T_co]):
 # tokens of the interval arrive together and are read without waiting. The first token is read at once
 # (TTFT stays exact); the run's rates are the server's own; the client's own decode rate may end up to
 # one interval late.
-# Where each item of the byte stream is all that one read got (`WholeReads`: the standard-library
-# client), the pause follows every read once tokens flow, not only one that waited: the read after a
-# pause takes what the interval brought at once, and the read after it used to wait the network for
-# the next single token, waking the process twice an interval instead of once.
 READ_PACE_S = 0.05
 _WAITED_S = 0.001  # a read that took longer than this waited for the network, not for the buffer
-_MORE_AT = 64 * 1024  # a read this big may have left bytes behind in the socket: read again at once
 _read_pace_s = READ_PACE_S
 
 Pace = float | Callable[[], float]  # seconds, or what to ask for them at each pause
@@ -196,22 +191,6 @@ Pace = float | Callable[[], float]  # seconds, or what to ask for them at each p
 def read_pace() -> float:
     """The pause between a paced stream's reads now: READ_PACE_S unless `set_read_pace` changed it."""
     return _read_pace_s
-
-
-class WholeReads:
-    """A byte stream whose every item is all that one read of the socket got (so `decode` may pause
-    after each): a thin wrapper that says so."""
-
-    whole_reads = True
-
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._chunks = chunks
-
-    def __aiter__(self) -> WholeReads:
-        return self
-
-    async def __anext__(self) -> bytes:
-        return await anext(self._chunks)
 
 
 def set_read_pace(seconds: float | None) -> None:
@@ -231,7 +210,6 @@ async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co], pace_s: P
     buffers hold far more than one interval of tokens."""
     flowing = False
     clock = time.monotonic
-    whole = getattr(chunks, "whole_reads", False)
     it = aiter(chunks)
     while True:
         asked = clock()
@@ -246,8 +224,7 @@ async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co], pace_s: P
         if decoder.done:
             break
         flowing = flowing or any(isinstance(i, ReasoningDelta | ContentDelta) for i in items)
-        drained = got - asked > _WAITED_S or (whole and len(chunk) < _MORE_AT)
-        if flowing and drained and (pause := pace_s() if callable(pace_s) else pace_s):
+        if flowing and got - asked > _WAITED_S and (pause := pace_s() if callable(pace_s) else pace_s):
             await asyncio.sleep(pause)
     for item in decoder.close():
         yield item

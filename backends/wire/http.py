@@ -31,7 +31,6 @@ from backends.base import (
     redact_any,
 )
 from backends.wire import failures, light
-from backends.wire.framing import WholeReads
 
 if TYPE_CHECKING:
     import httpx
@@ -265,7 +264,7 @@ class Http:
                 if status >= 400:
                     body = light.decode(b"".join([c async for c in chunks]))
                     raise self.clean(self.classify(status, self._redact(body)))
-                yield WholeReads(self._cleaned(chunks))  # each item all one read got (light._body)
+                yield self._cleaned(chunks)
         except BackendError as e:
             raise self.clean(e) from None
 
