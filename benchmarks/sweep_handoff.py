@@ -27,7 +27,7 @@ PATTERNS = """[defaults]
 backend = "llamacpp"
 url = "{url}"
 model = "sweep"
-prompt = "Write a short story about a lighthouse keeper who counts the waves."
+prompt = "{prompt}"
 max_tokens = 512
 reasoning_effort = "low"
 seed = 7
@@ -43,7 +43,7 @@ context_length = 4096
 
 
 def one(url: str, tree: str | None, window: float) -> dict[str, float]:
-    from benchmarks.observer import count_lines, settle, tree_cpu
+    from benchmarks.observer import DECODE_PROMPT, count_lines, settle, tree_cpu
     from benchmarks.tui_common import GPTOSS_TOP, PtyProcess, bench_env
 
     with tempfile.TemporaryDirectory(prefix="handoff-") as folder:
@@ -55,7 +55,7 @@ def one(url: str, tree: str | None, window: float) -> dict[str, float]:
             env["PYTHONPATH"] = tree
         cfg = os.path.join(folder, "sweep.toml")
         with open(cfg, "w", encoding="utf-8") as f:
-            f.write(PATTERNS.format(url=url))
+            f.write(PATTERNS.format(url=url, prompt=DECODE_PROMPT))  # the observer's decode case
         store = os.path.join(env["GPTOSS_TOP_DATA_DIR"], "results.jsonl")
         proc = PtyProcess([*argv, "--config", cfg], env, (120, 40))
         try:

@@ -115,10 +115,7 @@ _GROUPS = 5
 def _bigram_table(v: _Vocab, o: _Options) -> tuple[Any, Any]:
     """Token groups steer the bigram table: 0 answer/default, 1 reasoning, 2 start of reply,
     3 reasoning opener, 4 reasoning closer. T[g, n] is the logit of token n after group g."""
-    from backends.blas import load_numpy
-
-    load_numpy()  # one OpenBLAS thread: the demo writes its model beside a running TUI
-    import numpy as np
+    import numpy as np  # loaded by write_model, with one OpenBLAS thread
 
     prior = np.concatenate([np.linspace(2.0, 0.0, 26), np.linspace(0.5, -1.5, 26)])
     end_think = USER[4] if o.template == "gptoss" else None
@@ -146,10 +143,7 @@ def _bigram_table(v: _Vocab, o: _Options) -> tuple[Any, Any]:
 
 def _embeddings(rng: Any, group: Any, table: Any, d: int) -> tuple[Any, Any]:
     """Input embeddings that carry each token's group, and output weights that read the table back."""
-    from backends.blas import load_numpy
-
-    load_numpy()  # one OpenBLAS thread: the demo writes its model beside a running TUI
-    import numpy as np
+    import numpy as np  # loaded by write_model, with one OpenBLAS thread
 
     vocab = len(group)
     emb = np.concatenate(
@@ -192,10 +186,7 @@ def _add_metadata(w: Any, shape: ModelShape, v: _Vocab, o: _Options) -> None:
 
 
 def _add_layers(w: Any, rng: Any, shape: ModelShape) -> None:
-    from backends.blas import load_numpy
-
-    load_numpy()  # one OpenBLAS thread: the demo writes its model beside a running TUI
-    import numpy as np
+    import numpy as np  # loaded by write_model, with one OpenBLAS thread
 
     d, ff = shape.embd, shape.ff
 
