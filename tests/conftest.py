@@ -53,6 +53,7 @@ class RunningServer:
     port: int
     proc: subprocess.Popen[bytes]
     model_path: Path
+    log: Path  # the server's output; removed with the server (a test that fails prints its tail)
 
     @property
     def pid(self) -> int:
@@ -64,23 +65,29 @@ def start_server(binary: str, model: Path, ctx: int = 4096, extra: tuple[str, ..
     argv = [binary, "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "-c", str(ctx),
             "-ngl", "0", "-np", "1", "-t", "2", "--metrics", *extra]  # fmt: skip
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server mid-test.
-    log = tempfile.NamedTemporaryFile(prefix="llama-server-test-", suffix=".log", delete=False)
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
+    with tempfile.NamedTemporaryFile(prefix="llama-server-test-", suffix=".log", delete=False) as f:
+        log = Path(f.name)
+        proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = Path(log.name).read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"llama-server exited with {proc.returncode}:\n{err}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return RunningServer(url, port, proc, model)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("llama-server did not become healthy in 60 s")
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                err = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"llama-server exited with {proc.returncode}:\n{err}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                    return RunningServer(url, port, proc, model, log)
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"llama-server did not become healthy in 60 s:\n{log.read_text(errors='replace')[-2000:]}")
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        log.unlink(missing_ok=True)
+        raise
 
 
 def stop_server(server: RunningServer) -> None:
@@ -91,6 +98,7 @@ def stop_server(server: RunningServer) -> None:
         except subprocess.TimeoutExpired:
             server.proc.kill()
             server.proc.wait(10)
+    server.log.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
