@@ -75,6 +75,51 @@ def test_a_paced_reader_does_not_slow_the_client_rate_down() -> None:
     assert m.figures().decode_tps_client == pytest.approx(100.0, rel=0.02)
 
 
+def paced_run(made_s: list[float], every_s: float) -> Meter:
+    """A meter fed as a paced reader feeds it: tokens made at `made_s`, read every `every_s` (the first at
+    once), each read's tokens handled back to back."""
+    clock = FakeClock()
+    m = Meter(clock)
+    m.start()
+    start, last = clock.t, -1.0
+    reads = [made_s[0]]
+    while reads[-1] < made_s[-1]:  # every_s 0: each token read as it comes
+        reads.append(reads[-1] + every_s if every_s > 0 else made_s[len(reads)])
+    for read in reads:
+        clock.t = start + read
+        for _ in [t for t in made_s if last < t <= read]:
+            m.on_event(ContentDelta("w"))
+        last = read
+    m.on_event(Finished("stop"))
+    return m
+
+
+@pytest.mark.parametrize("every_s", [0.05, 0.25])
+def test_the_client_rate_of_a_run_that_slows_as_its_context_fills(every_s: float) -> None:
+    # 256 tokens from 200/s down to 150/s (decode slows as the KV cache grows): the run's own rate is
+    # its tokens after the first over its first-to-last time. Ending the span at the last exact read
+    # (the read before the end) leaves out the slowest interval: +1.7 % at 250 ms; the tail at the
+    # end's rate takes most of that off.
+    gaps = [1 / (200 - 50 * i / 255) for i in range(255)]
+    made = [sum(gaps[:i]) for i in range(256)]
+    truth = 255 / made[-1]
+    m = paced_run(made, every_s)
+    got = m.figures().decode_tps_client
+    assert got is not None
+    counted, t = m._read_mark  # type: ignore[misc]
+    without_tail = (counted - 1) / (t - m._t_first)  # type: ignore[operator]
+    assert abs(got / truth - 1) < 0.008
+    if every_s == 0.25:
+        assert without_tail / truth - 1 > 0.015
+        assert abs(got / truth - 1) < 0.5 * (without_tail / truth - 1)
+
+
+def test_the_client_rate_of_a_steady_run_read_at_any_pace() -> None:
+    made = [i / 120 for i in range(400)]  # 120 tok/s, 3.3 s
+    for every_s in (0.0, 0.01, 0.05, 0.25, 1.0):
+        assert paced_run(made, every_s).figures().decode_tps_client == pytest.approx(120.0, rel=0.005), every_s
+
+
 def test_unknown_figures_are_none_not_zero() -> None:
     m = Meter(FakeClock())
     m.start()
