@@ -9,35 +9,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backends.probes.model import (
-    PRESSURE_LEVELS,
-    AppleSample,
-    BackendAware,
-    GpuProcess,
-    GpuSample,
-    HostSample,
-    Peaks,
-    PressureLevel,
-    Probe,
-    ProbeReading,
-    Snapshot,
-    worse_pressure,
-)
-
 if TYPE_CHECKING:
+    from backends.probes.model import (
+        PRESSURE_LEVELS,
+        AppleSample,
+        BackendAware,
+        GpuProcess,
+        GpuSample,
+        HostSample,
+        Peaks,
+        PressureLevel,
+        Probe,
+        ProbeReading,
+        Snapshot,
+        worse_pressure,
+    )
     from backends.probes.sampler import Sampler, compute_peaks, detect_probes, merge, to_dict
 
-# The sampler (asyncio, psutil) loads on first use: a pattern file's `[hosts]` check imports this
-# package, and the TUI's first frame should not wait for it (PEP 562 module __getattr__).
-_LAZY = {"Sampler", "compute_peaks", "detect_probes", "merge", "to_dict"}
+# The sampler (asyncio, psutil) and the samples' classes (a dozen dataclasses: ~7 ms to define) load on
+# first use: a pattern file's `[hosts]` check imports this package, and the TUI's first frame should
+# not wait for them (PEP 562 module __getattr__).
+_SAMPLER = ("Sampler", "compute_peaks", "detect_probes", "merge", "to_dict")
+_MODEL = ("PRESSURE_LEVELS", "AppleSample", "BackendAware", "GpuProcess", "GpuSample", "HostSample", "Peaks",
+          "PressureLevel", "Probe", "ProbeReading", "Snapshot", "worse_pressure")  # fmt: skip
+_LAZY = dict.fromkeys(_SAMPLER, "backends.probes.sampler") | dict.fromkeys(_MODEL, "backends.probes.model")
 
 
 def __getattr__(name: str) -> object:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from backends.probes import sampler
+    import importlib
 
-    value: object = getattr(sampler, name)
+    value: object = getattr(importlib.import_module(_LAZY[name]), name)
     globals()[name] = value
     return value
 

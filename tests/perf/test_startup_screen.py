@@ -122,3 +122,5 @@ def test_first_frame_does_not_load_the_main_screen(tmp_path: Path) -> None:
     seen = set(out.stdout.split())
     assert "tui.app" in seen  # the check is real
     assert not seen & {"tui.screens.main", "tui.widgets.output", "tui.widgets.throughput", "markdown_it"}
+    # Nor the samples' classes, the sampler or the meter (~10 ms of dataclasses): they come with the probes
+    assert not seen & {"backends.probes.model", "backends.probes.sampler", "backends.runs.stats"}
