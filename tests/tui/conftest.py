@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,47 @@ PATTERNS_TOML = {
         {"name": "C", "context_length": 8192, "gpu_layers": 20},
     ],
 }  # fmt: skip
+
+
+def awaiting(coro: Any) -> list[Any]:
+    """The frames of a suspended coroutine and of what it awaits, outermost first (a task's own stack
+    shows only the outermost)."""
+    frames = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            frames.append(frame)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return frames
+
+
+@pytest.fixture(autouse=True)
+def say_where_a_screen_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When Textual's pilot gives up waiting for the screen's widgets to take their messages (30 s), print
+    every asyncio task's stack and each widget with messages left before the test fails: a hang that
+    shows once in many runs says where it was."""
+    from textual import pilot
+
+    wait = pilot.Pilot._wait_for_screen
+
+    async def waiting(self: pilot.Pilot[Any], timeout: float = 30.0) -> bool:
+        try:
+            return await wait(self, timeout)
+        except pilot.WaitForScreenTimeout:
+            out = sys.stderr
+            print("\n=== the screen did not take its messages: asyncio tasks ===", file=out)
+            for task in asyncio.all_tasks():
+                print(f"--- {task.get_name()}", file=out)
+                for frame in awaiting(task.get_coro()):
+                    print(f"    {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}", file=out)
+            app = self.app
+            for node in [app, *app.screen.walk_children(with_self=True)]:
+                left: int = node._message_queue.qsize()
+                if left:
+                    print(f"{node!r}: {left} messages left", file=out)
+            raise
+
+    monkeypatch.setattr(pilot.Pilot, "_wait_for_screen", waiting)
 
 
 class StaticSampler:
