@@ -32,6 +32,13 @@ acts; from another session it does not.)
 
     .venv/bin/python -m benchmarks.observer [--rounds 5] [--model medium] [--max-tokens 384]
         [--cases decode,prefill] [--clients bare,bench,tui120,tui80] [--json]
+    .venv/bin/python -m benchmarks.observer --pool A.json B.json ...   (summarise earlier --json runs)
+
+Each median comes with a 90 % bootstrap interval, and the goal column says OK only when all of it is
+at the goal or above, MISS when all of it is below, and "noise" when the runs cannot tell: on a shared
+2-core machine a 12-round median moves by a few per cent from one run to the next, as much as the
+cost being measured. `--pool` puts the runs of several `--json` outputs together (each keeps its own
+rounds' neighbours), which narrows the interval.
 
 A client may carry a variant: `tui120:nice0` runs the TUI with GPTOSS_TOP_NICE=0 (no priority change),
 so `--clients bare,tui120,tui120:nice0` compares the two in one interleaved run. Without a variant
@@ -351,6 +358,27 @@ def neighbour_ratios(rows: list[dict[str, Any]], case: str, key: str) -> list[tu
     return out
 
 
+def median_interval(values: list[float], level: float = 0.9, draws: int = 2000, seed: int = 14) -> tuple[float, float]:
+    """A `level` bootstrap interval of the median of `values` (percentile method, a fixed seed: the same
+    rows give the same interval). Where it straddles a goal, the runs cannot tell met from missed."""
+    import random
+    import statistics
+
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (float("nan"), float("nan"))
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    tail = (1 - level) / 2
+    return medians[int(tail * (draws - 1))], medians[int((1 - tail) * (draws - 1))]
+
+
+def verdict(lo: float | None, hi: float | None, goal: float | None) -> str:
+    """OK when the whole interval is at the goal or above, MISS when all of it is below, else "noise"."""
+    if goal is None or lo is None or hi is None:
+        return ""
+    return "OK" if lo >= goal else "MISS" if hi < goal else "noise"
+
+
 def summarise(rows: list[dict[str, Any]], clients: list[str], cases: list[str]) -> list[dict[str, Any]]:
     import statistics
 
@@ -366,12 +394,14 @@ def summarise(rows: list[dict[str, Any]], clients: list[str], cases: list[str]) 
             rates = [r[key] for r in mine]
             ratios = [ratio for r, ratio in near if r["client"] == client]
             run_cpu = [r["run_cpu_s"] for r in mine if "run_cpu_s" in r]
+            lo, hi = median_interval(ratios) if ratios else (None, None)
             out.append({
                 "case": case, "client": client, "runs": len(mine), "rate_mean": statistics.fmean(rates),
                 "rate_sd": statistics.stdev(rates) if len(rates) > 1 else 0.0,
                 "ratio_mean": statistics.fmean(ratios) if ratios else None,
                 "ratio_median": statistics.median(ratios) if ratios else None,
                 "ratio_min": min(ratios) if ratios else None,
+                "ratio_lo": lo, "ratio_hi": hi,  # the median's 90 % interval (median_interval)
                 # Sturdier on a busy machine: one slow bare run spoils a round's ratio, not a median.
                 "ratio_of_medians": statistics.median(rates) / statistics.median(bare) if bare else None,
                 "cpu_s": statistics.fmean(r["cpu_s"] for r in mine),
@@ -391,17 +421,36 @@ def goal_of(client: str) -> float | None:
 
 def print_table(summary: list[dict[str, Any]]) -> None:
     print(f"\n{'case':<8} {'client':<13} {'runs':>4} {'server tok/s':>13} {'± sd':>6} {'ratio mean':>10} "
-          f"{'median':>7} {'min':>6} {'med/med':>7} {'cpu s/run':>9} {'in-run cpu':>10} {'goal':>5}")  # fmt: skip
+          f"{'median':>7} {'90 % interval':>13} {'min':>6} {'med/med':>7} {'cpu s/run':>9} {'in-run cpu':>10} "
+          f"{'goal':>5}")  # fmt: skip
     for s in summary:
         ratio = (
-            "" if s["ratio_mean"] is None else f"{s['ratio_mean']:10.3f} {s['ratio_median']:7.3f} {s['ratio_min']:6.3f}"
+            ""
+            if s["ratio_mean"] is None
+            else f"{s['ratio_mean']:10.3f} {s['ratio_median']:7.3f} {s['ratio_lo']:6.3f}–{s['ratio_hi']:6.3f} "
+            f"{s['ratio_min']:6.3f}"
         )
         ratio += "" if s["ratio_of_medians"] is None else f" {s['ratio_of_medians']:7.3f}"
         goal = goal_of(s["client"]) if s["case"] == "decode" else None
-        verdict = "" if goal is None else ("OK" if (s["ratio_median"] or 0) >= goal else "MISS")
         run_cpu = "" if s["run_cpu_s"] is None else f"{s['run_cpu_s']:.2f}"
         print(f"{s['case']:<8} {s['client']:<13} {s['runs']:>4} {s['rate_mean']:13.1f} {s['rate_sd']:6.1f} "
-              f"{ratio:>33} {s['cpu_s']:9.2f} {run_cpu:>10} {verdict:>5}")  # fmt: skip
+              f"{ratio:>47} {s['cpu_s']:9.2f} {run_cpu:>10} "
+              f"{verdict(s['ratio_lo'], s['ratio_hi'], goal):>5}")  # fmt: skip
+    print(
+        "goal: OK when the median's 90 % interval is at the goal or above, MISS when below it, "
+        "noise when it straddles the goal (more rounds, or a quieter machine, can tell)"
+    )
+
+
+def pooled_rows(paths: list[str]) -> list[dict[str, Any]]:
+    """The rows of earlier `--json` outputs, each file's rounds kept apart (a run's neighbours are looked
+    for in its own round of its own file)."""
+    rows = []
+    for i, path in enumerate(paths):
+        with open(path, encoding="utf-8") as f:
+            for r in json.load(f)["rows"]:
+                rows.append(r | {"round": f"{i}:{r['round']}"})
+    return rows
 
 
 def main() -> int:
@@ -423,11 +472,21 @@ def main() -> int:
     ap.add_argument("--clients", default=",".join(CLIENTS))
     ap.add_argument("--threads", type=int, default=None, help="llama-server -t (default: its own)")
     ap.add_argument("--json", action="store_true", help="print the rows and the summary as JSON")
+    ap.add_argument("--pool", nargs="+", metavar="JSON", help="no runs: summarise the rows of earlier --json outputs")
     a = ap.parse_args()
     cases = a.cases.split(",")
     clients = a.clients.split(",")
     if "bare" not in clients:
         clients.insert(0, "bare")
+    if a.pool:
+        pooled = pooled_rows(a.pool)
+        named = ["bare", *[c for c in dict.fromkeys(r["client"] for r in pooled) if c != "bare"]]
+        summary = summarise(pooled, named, [c for c in cases if any(r["case"] == c for r in pooled)])
+        if a.json:
+            print(json.dumps({"pooled": a.pool, "summary": summary}, indent=1))
+        else:
+            print_table(summary)
+        return 0
     config = ServerConfig(model_path=resolve_model_path(f"builtin:{a.model}"), context_length=4096, ngl="0",
                           threads=a.threads)  # fmt: skip
     server = ManagedServer(config, find_server_binary())
