@@ -97,7 +97,9 @@ async def test_the_server_line_keeps_the_memory_panel_to_its_shape(
     update = Static.update
 
     def spy(self: Static, *args: Any, layout: bool = True, **kw: Any) -> None:
-        if isinstance(self, Figures) and self.id == "memory" and layout:
+        # Once the panel is on screen (before its first layout it has no width, and on a loaded machine
+        # several samples at this test's 20 Hz come before that layout: one pass draws them all)
+        if isinstance(self, Figures) and self.id == "memory" and layout and self.content_region.width > 0:
             layouts.append(str(args[0]))
         update(self, *args, layout=layout, **kw)
 
@@ -108,4 +110,4 @@ async def test_the_server_line_keeps_the_memory_panel_to_its_shape(
         memory = app.main.query_one("#memory", Figures)
         assert "llama-server" in str(memory._last)
         assert max(map(len, str(memory._last).splitlines())) <= memory.content_region.width
-    assert len(layouts) <= 2, layouts  # the first text (and the first real sample), then repaints only
+    assert len(layouts) <= 2, layouts  # the first real sample (and its first change of shape), then repaints only
