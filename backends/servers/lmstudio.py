@@ -346,7 +346,9 @@ class LMStudioBackend:
     async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         if await self._which_api() == "openai":
             # LM Studio ignores reasoning_effort here (bug-tracker #988); prepare() warns about it.
-            async for ev in stream_chat(self._http, chat_body(request, reasoning_effort=False), pace_s=read_pace):
+            # Read token by token: this stream carries no stats (lmstudio-bug-tracker#676), so the
+            # client's timing is the run's only rate, and a paced read would coarsen it.
+            async for ev in stream_chat(self._http, chat_body(request, reasoning_effort=False)):
                 yield ev
             return
         body = await self._native_body(request)
