@@ -79,7 +79,6 @@ class Meter:
         self._deltas = 0
         self._reasoning_deltas = 0
         self._t_read: float | None = None  # when the read that brought the current batch of deltas came
-        self._batch = 0  # deltas in the current batch
         self._read_mark: tuple[int, float] | None = None  # deltas by the previous read, and its time
         # Read marks of the last TAIL_RATE_S and the one before them: the rate of the run's end
         self._marks: deque[tuple[int, float]] = deque()
@@ -114,8 +113,6 @@ class Meter:
                     while len(marks) > 2 and marks[1][1] <= mark[1] - TAIL_RATE_S:
                         marks.popleft()
                 self._t_read = now
-                self._batch = 0
-            self._batch += 1
             if isinstance(event, ContentDelta):
                 if self._t_first_answer is None:
                     self._t_first_answer = now
@@ -185,14 +182,6 @@ class Meter:
             return None
         mark = self._read_mark
         if mark is None or mark[0] < 2 or mark[1] <= self._t_first or not self._deltas:
-            # No read between the first token's and the last. Where the last read brought several
-            # tokens after a silence longer than its own handling, they came at times the client never
-            # saw (a run shorter than a read's pause: a tiny model's 384 tokens in 90 ms, read a quarter
-            # second after its first token, measured 1,500 tok/s against the server's 4,300). Unknown,
-            # not a wrong figure. (An unpaced fast stream is one long batch from the first token on.)
-            t_read = self._t_read if self._t_read is not None else self._t_first
-            if self._batch > 1 and t_read - self._t_first > self._t_last - t_read:
-                return None
             span = self._t_last - self._t_first
             return (n - 1) / span if span > 0 else None
         scale = n / self._deltas

@@ -51,7 +51,9 @@ async def _until_main(app: object, pilot: object) -> MainScreen:
 
 
 async def test_start_screen_shows_header_and_patterns(tmp_path: Path) -> None:
-    app = make_app(patterns=_patterns(), store=None, health_interval=0, start_screen=True,
+    # The app's own start screen gives way to the main screen after its first frame; this one is pushed
+    # on an app that opened its main screen at once, so no switch can take it away mid-test.
+    app = make_app(patterns=_patterns(), store=None, health_interval=0, start_screen=False,
                    sampler_factory=lambda: None, export_dir=tmp_path)  # fmt: skip
     start = StartScreen(app.services)
     async with app.run_test(size=(100, 30)) as pilot:
