@@ -79,8 +79,8 @@ class Meter:
         self._deltas = 0
         self._reasoning_deltas = 0
         self._t_read: float | None = None  # when the read that brought the current batch of deltas came
-        self._read_mark: tuple[int, float] | None = None  # deltas by the previous read, and its time
-        # Read marks of the last TAIL_RATE_S and the one before them: the rate of the run's end
+        # Read marks (deltas by a read, and its time), the newest last: those of the last TAIL_RATE_S
+        # and the one before them, for the rate of the run's end
         self._marks: deque[tuple[int, float]] = deque()
         self._recent: deque[float] = deque()
         self.server: ServerStats | None = None
@@ -107,7 +107,7 @@ class Meter:
                 # A new read (a batch's deltas are handled back to back): every delta before it had
                 # arrived by the time the previous read was taken.
                 if self._t_read is not None:
-                    self._read_mark = mark = (self._deltas, self._t_read)
+                    mark = (self._deltas, self._t_read)
                     marks = self._marks
                     marks.append(mark)
                     while len(marks) > 2 and marks[1][1] <= mark[1] - TAIL_RATE_S:
@@ -180,7 +180,7 @@ class Meter:
         n = tokens if tokens is not None else self._deltas
         if self._t_first is None or self._t_last is None or n < 2:
             return None
-        mark = self._read_mark
+        mark = self._marks[-1] if self._marks else None
         if mark is None or mark[0] < 2 or mark[1] <= self._t_first or not self._deltas:
             span = self._t_last - self._t_first
             return (n - 1) / span if span > 0 else None
