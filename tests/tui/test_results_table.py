@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 from rich.cells import cell_len
+from textual.geometry import Region
 from textual.widgets import DataTable
 
 from backends.runs.results import Summary
@@ -81,3 +82,30 @@ async def test_results_panel_at_80x24_shows_every_column_whole(build: Callable[.
         await pilot.pause()
         assert "settings" in [str(c.label) for c in table.columns.values()]
         assert table.max_scroll_x == 0
+
+
+async def test_the_header_keeps_its_columns_when_a_frame_comes_before_the_table_measures(
+    build: Callable[..., GptossTop], clock: object
+) -> None:
+    """DataTable measures new rows when it is next idle and keeps the cells it drew before: a frame drawn
+    in between (a busy machine) left the header at its labels' widths above the wider row."""
+    app = build(backend=FakeBackend(clock=clock))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        assert app.main.run_worker_ is not None
+        await app.main.run_worker_.wait()
+        await pilot.pause()
+        panel = app.main.query_one(ResultsPanel)
+        table = panel.query_one(DataTable)
+        records = panel._records
+        assert records
+        panel.show([])
+        await pilot.pause()
+        panel.show(records)
+        table.render_lines(Region(0, 0, table.size.width, table.size.height))  # a frame before the table's idle
+        await pilot.pause()
+        # What the screen shows: the lines through the widget's cache, as the compositor reads them.
+        head, row = (strip.text for strip in table.render_lines(Region(0, 0, table.size.width, 2)))
+        settings, tps = (str(c) for c in table.get_row_at(0)[1:3])
+        assert "settings" in head and settings in row  # the widest column of the two lines
+        assert head.index("tok/s") == row.index(tps), (head, row)

@@ -59,18 +59,23 @@ def cells(s: Summary, short: int) -> dict[str, Cell]:
     }  # fmt: skip
 
 
+def widths(heads: Sequence[str], rows: Sequence[Sequence[Cell]]) -> list[int]:
+    """Each column's width in cells: its header's or its widest cell's, whichever is wider."""
+    return [max([cell_len(h)] + [cell_len(str(r[i])) for r in rows]) for i, h in enumerate(heads)]
+
+
 def fit(summaries: Sequence[Summary], width: int, padding: int = 1) -> tuple[list[str], list[str], list[list[Cell]]]:
     """The columns (keys, headers) and rows that fit in `width` cells; with no width known, all of them."""
     for short, dropped in FIT_STEPS:
         keys = [k for k in COLUMNS if k not in dropped]
         rows = [cells(s, short) for s in summaries]
         heads = [COLUMNS[k][min(short, 1)] for k in keys]
-        widths = [max([cell_len(h)] + [cell_len(str(r[k])) for r in rows]) for k, h in zip(keys, heads, strict=True)]
-        used = sum(w + 2 * padding for w in widths)
+        sizes = widths(heads, [[r[k] for k in keys] for r in rows])
+        used = sum(w + 2 * padding for w in sizes)
         if width <= 0 or used <= width:
             return keys, heads, [[r[k] for k in keys] for r in rows]
     # Even pattern and tok/s alone are too wide: shorten the names, never the figures.
-    room = width - (used - widths[0])
+    room = width - (used - sizes[0])
     names = max(room - 2 * padding, 4)
     for r in rows:
         name = str(r["pattern"])
@@ -129,10 +134,13 @@ class ResultsPanel(Vertical):
         table = self.query_one(DataTable)
         keys, heads, rows = fit(self._summaries, self._table_width(len(self._summaries)), table.cell_padding)
         table.clear(columns=True)
+        # Each column's width is given, not measured: DataTable measures new rows when it is next idle,
+        # and (Textual 8.2) keeps the cells it drew before that, so a frame drawn in between left the
+        # header at its labels' widths above wider rows. The widths are the ones `fit` counted.
         # Text, not str: DataTable reads a str as markup, so a model called "[x]" would lose its name,
         # and the first str loads rich's emoji table (~1 MB for an idle TUI) to replace ":codes:".
-        for key, head in zip(keys, heads, strict=True):
-            table.add_column(Text(head), key=key)
+        for key, head, width in zip(keys, heads, widths(heads, rows), strict=True):
+            table.add_column(Text(head), key=key, width=width)
         for row in rows:
             table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in row))
         if not self._summaries:
