@@ -104,3 +104,18 @@ def test_first_frame_and_idle_screen_leave_heavy_modules_unloaded(tmp_path: Path
     # ~1 MB and ~0.5 MB of an idle RSS: the proxy lookup with no proxy variable set, and the entity
     # table `html` loads, for SVG exports only.
     assert not loaded(idle, ("urllib.request", "html"))
+
+
+def test_base_names_the_messages_it_loads_on_first_use() -> None:
+    """`backends.base` names the requests and events of `backends.messages` without loading it first."""
+    out = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, backends.base as b\n"
+         "print('backends.messages' in sys.modules)\n"
+         "from backends.base import ChatRequest, StreamEvent\n"
+         "import backends.messages as m\n"
+         "print(ChatRequest is m.ChatRequest, StreamEvent == m.StreamEvent, 'ChatRequest' in vars(b))\n"
+         "try:\n    b.NoSuchName\nexcept AttributeError as e:\n    print(e)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert out == ["False", "True True True", "module 'backends.base' has no attribute 'NoSuchName'"]

@@ -23,7 +23,6 @@ from textual.events import Resize
 from textual.screen import Screen
 
 from backends.runs.pool import BackendPool
-from backends.runs.results import ResultsStore
 from tui.services import Services, file_hosts, find_default_file
 from tui.widgets.header import HeaderBar
 from tui.widgets.patterns import PatternList
@@ -32,6 +31,7 @@ if TYPE_CHECKING:  # annotations only; the screens load when they open
     from backends.base import Backend
     from backends.probes.sampler import HardwareSampler
     from backends.runs.patterns import Pattern
+    from backends.runs.results import ResultsStore
     from backends.runs.stats import Clock
     from tui.screens.main import MainScreen
 
@@ -245,7 +245,7 @@ def make_app(
     """The app with everything injectable; a bad pattern file is shown in the UI, not raised."""
     services = Services(
         pool=BackendPool(pool_factory),
-        store=store if store is not None else ResultsStore(),
+        store_=store,
         sampler=sampler,
         clock=clock,
         patterns=list(patterns or []),

@@ -22,7 +22,8 @@ DEFAULT_FILE = "gptoss-top.toml"
 @dataclass
 class Services:
     pool: BackendPool
-    store: ResultsStore
+    # The results file: handed in (tests), or opened on first use, after the first frame (`store`).
+    store_: ResultsStore | None = None
     sampler: HardwareSampler | None = None
     clock: Clock = time.perf_counter
     patterns: list[Pattern] = field(default_factory=list)
@@ -36,6 +37,14 @@ class Services:
     records: list[RunRecord] = field(default_factory=list)
     # The file's [hosts.NAME] tables as {name: telemetry}; the sampler reads each (README "Remote hosts").
     hosts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def store(self) -> ResultsStore:
+        if self.store_ is None:
+            from backends.runs.results import ResultsStore
+
+            self.store_ = ResultsStore()
+        return self.store_
 
     def load(self) -> None:
         """(Re)read the pattern file; a bad file becomes `pattern_error`, shown in the UI."""

@@ -126,3 +126,6 @@ def test_first_frame_does_not_load_the_main_screen(tmp_path: Path) -> None:
     assert not seen & {"tui.screens.main", "tui.widgets.output", "tui.widgets.throughput", "markdown_it"}
     # Nor the samples' classes, the sampler or the meter (~10 ms of dataclasses): they come with the probes
     assert not seen & {"backends.probes.model", "backends.probes.sampler", "backends.runs.stats"}
+    # Nor a backend's requests and events (~7 ms), nor the results file and its record (~4 ms): they come
+    # with the main screen.
+    assert not seen & {"backends.messages", "backends.runs.results", "backends.runs.record"}
