@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from textual.widget import Widget
-from textual.widgets import Digits, Static
+from textual.widgets import Static
 
 from backends.runs.patterns import Pattern
 from backends.runs.results import ResultsStore
@@ -23,7 +23,7 @@ from tui.app import make_app
 from tui.screens.runs import RunControl
 from tui.widgets.header import HeaderBar
 from tui.widgets.output import OutputPanel
-from tui.widgets.throughput import ThroughputPanel
+from tui.widgets.throughput import RateDigits, ThroughputPanel
 
 TOKENS = 600
 
@@ -32,9 +32,9 @@ TOKENS = 600
 def updates(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, bool]]:
     """(panel, with a layout pass?) for every update of the throughput panel's and the header's
     text (Static.update's `layout`); ("Digits", False) for each new value of the big digits (those
-    ask for a layout pass themselves only when the number's width changes, 9.9 → 10.0)."""
+    have their panel's width and never ask for a layout pass, tests/tui/test_calm.py)."""
     seen: Counter[tuple[str, bool]] = Counter()
-    static_update, digits_update = Static.update, Digits.update
+    static_update, digits_update = Static.update, RateDigits.update
 
     def owner(widget: Widget) -> str | None:
         for cls in (ThroughputPanel, HeaderBar):
@@ -47,13 +47,13 @@ def updates(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, bool]]:
             seen[(name, layout)] += 1
         static_update(self, *args, layout=layout, **kwargs)
 
-    def spy_digits(self: Digits, value: str) -> None:
+    def spy_digits(self: RateDigits, value: str) -> None:
         if owner(self) is not None:
             seen[("Digits", False)] += 1
         digits_update(self, value)
 
     monkeypatch.setattr(Static, "update", spy_static)
-    monkeypatch.setattr(Digits, "update", spy_digits)
+    monkeypatch.setattr(RateDigits, "update", spy_digits)
     return seen
 
 

@@ -291,3 +291,38 @@ async def test_the_end_of_a_run_lifts_the_calm_gap() -> None:
         assert out._due(OutputPanel.MIN_GAP_S) <= now + OutputPanel.MIN_GAP_S + 0.5
         await pilot.pause(OutputPanel.MIN_GAP_S + 0.5)
         assert out.rendered == "# Title\n\nfirst words and the rest"
+
+
+async def test_a_rate_that_crosses_a_digit_repaints_without_a_layout_pass(
+    build: Callable[..., GptossTop], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gpt-oss on a CPU hovers around 10 tok/s (9.9, 10.0, ...) and the demo's model around 100: each new
+    length of the big figure was a layout pass of the whole screen (~9 ms of the model's core at 120×40).
+    The figure has its panel's width, so a repaint is enough, and it reads right."""
+    from textual.widget import Widget
+
+    from tui.widgets.throughput import RateDigits
+
+    app = build(backend=long_replay(60.0, 1))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        panel = app.main.query_one(ThroughputPanel)
+        digits = panel.query_one(RateDigits)
+        width = digits.region.width
+        layouts: list[str] = []
+        refresh = Widget.refresh
+
+        def spy(self: Widget, *regions: Any, layout: bool = False, **kwargs: Any) -> Widget:
+            if layout and (self is digits or digits in self.ancestors_with_self):
+                layouts.append(str(digits.value))
+            return refresh(self, *regions, layout=layout, **kwargs)
+
+        monkeypatch.setattr(Widget, "refresh", spy)
+        for tps in (9.9, 10.0, 9.8, 99.9, 100.0, 1234.0, 9.9):
+            panel.show_live(LiveFigures(tps, 0.2, 400.0, 100, 20, 2.0), [tps, tps], calm=True)
+            await pilot.pause()
+            assert digits.value == f"{tps:.0f}" if tps >= 1000 else f"{tps:.1f}"
+            assert digits.region.width == width
+            rendered = "".join(s.text for s in digits.render_lines(digits.region.reset_offset))
+            assert "•" in rendered if tps < 1000 else "•" not in rendered  # the decimal point is drawn
+        assert layouts == []
