@@ -229,3 +229,43 @@ async def test_reads_are_paced_once_tokens_flow_and_not_before() -> None:
     texts, changed_waits, _ = await run(pace_now)
     assert texts == want
     assert len(asked) >= 3 and changed_waits < unpaced_waits
+
+
+async def test_a_run_shorter_than_a_pause_is_read_as_it_comes() -> None:
+    """A tiny model's whole reply can come within one pause after its first token (384 tokens in 90 ms):
+    read a quarter second later in one go, the client could not time it (it said 1,500 tok/s beside the
+    server's 4,300). The pause starts once tokens have flowed for as long as it lasts."""
+    import asyncio
+    import time
+
+    from backends.runs.stats import Meter
+
+    sent: list[float] = []
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    async def server() -> None:
+        await queue.put(b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}\n\n')
+        for i in range(30):
+            await asyncio.sleep(0.003)
+            sent.append(time.monotonic())
+            await queue.put(b'data: {"choices":[{"index":0,"delta":{"content":"t%d "}}]}\n\n' % i)
+        await queue.put(b"data: [DONE]\n\n")
+        await queue.put(None)
+
+    async def source() -> AsyncIterator[bytes]:
+        while (chunk := await queue.get()) is not None:
+            yield chunk
+
+    meter = Meter(clock=time.monotonic)
+    meter.start()
+    lags: list[float] = []
+    task = asyncio.create_task(server())
+    async for e in events_from_sse_bytes(source(), 0.25):
+        meter.on_event(e)
+        if isinstance(e, ContentDelta):
+            lags.append(time.monotonic() - sent[len(lags)])
+    await task
+    assert len(lags) == 30 and max(lags) < 0.05, lags  # none waited for a quarter-second pause
+    span = sent[-1] - sent[0]
+    client = meter.figures().decode_tps_client
+    assert client is not None and client == pytest.approx(29 / span, rel=0.25)
