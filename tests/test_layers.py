@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Lower number = lower layer. Modules not listed here inherit the layer of their package prefix.
 LAYERS: dict[str, int] = {
     "backends.base": 0,
+    "backends.messages": 0,
     "backends.paths": 0,
     "backends.units": 0,
     "backends.fields": 0,
