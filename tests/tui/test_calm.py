@@ -326,3 +326,35 @@ async def test_a_rate_that_crosses_a_digit_repaints_without_a_layout_pass(
             rendered = "".join(s.text for s in digits.render_lines(digits.region.reset_offset))
             assert "•" in rendered if tps < 1000 else "•" not in rendered  # the decimal point is drawn
         assert layouts == []
+
+
+async def test_the_pace_is_decided_by_a_sample_taken_wholly_within_the_run(
+    build: Callable[..., GptossTop], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sample gives the server's CPU since the sample before it, and the newest may be an interval
+    old: one and a half intervals into a run, its interval may have begun before the run, with the
+    server idle, and a CPU-bound run lost its calm pace for a second at its start."""
+    import tui.screens.main as main_screen
+
+    app = build(backend=long_replay(60.0, 5), sampler=machine(10.0), clock=time.perf_counter, interval=1.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        main = app.main
+        for _ in range(100):
+            if main.running:
+                break
+            await pilot.pause(0.02)
+        assert main.running and main.calm  # a first run on this machine starts calm
+        now = [main._run_began + 1.6]
+        monkeypatch.setattr(main_screen, "monotonic", lambda: now[0])
+        main._hardware_tick()
+        assert main.calm  # the newest sample's second may have begun before the run: not decided yet
+        now[0] = main._run_began + 2.0
+        main._hardware_tick()
+        assert not main.calm  # a sample within the run: 10 % of a core, the model is not on this CPU
+        await pilot.press("s")  # stop the run
+        for _ in range(100):
+            if not main.running:
+                break
+            await pilot.pause(0.02)

@@ -350,8 +350,12 @@ class MainScreen(RunControl):
     def _hardware_tick(self) -> None:
         if self.running:
             self._hardware_due = True  # drawn by the next flush, in the same frame as the tokens
-            # The server's CPU over a sampling interval that lies within the run decides the pace.
-            if monotonic() - self._run_began >= 1.5 * self.services.interval:
+            # The server's CPU over a sampling interval that lies within the run decides the pace. A
+            # sample gives the CPU since the one before it, and the latest may be up to an interval old:
+            # two intervals into the run, its interval began after the run did. (After one and a half,
+            # it could cover half a second of the idle server before the run: calm flipped off and on
+            # again at the start of a CPU-bound run, four redraws a second in between.)
+            if monotonic() - self._run_began >= 2 * self.services.interval:
                 self.calm = self._model_on_cpu()
                 if self.running_pattern is not None:
                     self._calm_seen[self._url_of(self.running_pattern)] = self.calm
