@@ -267,10 +267,15 @@ def run_app(config: str | None, patterns: list[Pattern] | None, interval: float,
     if config is None and patterns is None:
         config = find_default_file()
     import backends.gguf_read
-    from backends.probes.sampler import make_sampler
 
     # A `top` stays open for hours: model files are read by a child process, not with numpy in this one.
     backends.gguf_read.ISOLATE = True
+
+    def sampler() -> HardwareSampler | None:  # after the first frame, with the samples' classes
+        from backends.probes.sampler import make_sampler
+
+        return make_sampler(interval)
+
     app = make_app(config=config, patterns=patterns, repeat=repeat, interval=interval,
-                   sampler_factory=lambda: make_sampler(interval), start_screen=True)  # fmt: skip
+                   sampler_factory=sampler, start_screen=True)  # fmt: skip
     return app.run() or 0

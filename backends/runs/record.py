@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FORMATS = ("table", "markdown", "csv", "json")  # what `bench --format` and the exports write
-
 # The contract's fields, in the contract's order; the extras follow.
 CONTRACT_FIELDS = (
     "pattern",

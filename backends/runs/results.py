@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from backends.paths import data_dir
+from backends.runs.formats import FORMATS
 from backends.runs.patterns import settings_text
-from backends.runs.record import CONTRACT_FIELDS, FORMATS, RunRecord
+from backends.runs.record import CONTRACT_FIELDS, RunRecord
 from backends.units import gib
 
 __all__ = ["FORMATS", "ResultsStore", "export", "load_records", "render", "summarize"]

@@ -129,3 +129,33 @@ def test_first_frame_does_not_load_the_main_screen(tmp_path: Path) -> None:
     # Nor a backend's requests and events (~7 ms), nor the results file and its record (~4 ms): they come
     # with the main screen.
     assert not seen & {"backends.messages", "backends.runs.results", "backends.runs.record"}
+
+
+CLI_TO_RUN = """
+import sys
+import textual.app
+
+def run(self, *args, **kwargs):
+    print(" ".join(sys.modules))
+    return 0
+
+textual.app.App.run = run
+from tui.cli import main
+main(["--config", sys.argv[1]])
+"""
+
+
+def test_the_command_line_opens_the_app_without_what_the_first_frame_does_not_need(tmp_path: Path) -> None:
+    """`gptoss-top --config FILE` as a user types it: the command line (every command's options) and the
+    app's start (the sampler comes after the first frame) define no record, no samples, no events."""
+    config = tmp_path / "p.toml"
+    config.write_text('[[patterns]]\nname = "a"\nbackend = "openai"\nurl = "http://127.0.0.1:9"\nmodel = "m"\n'
+                      'prompt = "hi"\n')  # fmt: skip
+    env = {**os.environ, "GPTOSS_TOP_DATA_DIR": str(tmp_path), "GPTOSS_TOP_CONFIG_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", CLI_TO_RUN, str(config)], capture_output=True, text=True,
+                         env=env, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = set(out.stdout.split())
+    assert {"tui.app", "tui.commands.bench", "backends.runs.patterns"} <= seen  # the check is real
+    assert not seen & {"backends.probes.model", "backends.probes.sampler", "backends.runs.record",
+                       "backends.runs.results", "backends.messages"}  # fmt: skip

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backends.runs.record import FORMATS
+from backends.runs.formats import FORMATS
 from tui.commands.common import EXIT_OK, EXIT_RUN_FAILED, add_adhoc, patterns_for, positive_int
 
 if TYPE_CHECKING:

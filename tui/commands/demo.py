@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from backends.runs.record import FORMATS
+from backends.runs.formats import FORMATS
 from tui.commands.bench import run_patterns
 from tui.commands.common import open_tui, positive_int, shipped_config
 

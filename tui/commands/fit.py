@@ -8,7 +8,6 @@ file and what is missing.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -131,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     patterns = patterns_for(args.file, args, args.pattern)
     ests = estimate_all(args, patterns)
     if args.json:
+        import json
+
         print(json.dumps([{k: e.to_json()[k] for k in CONTRACT_KEYS} | e.to_json() for e in ests], indent=2))
     else:
         sys.stdout.write(render_table(ests))

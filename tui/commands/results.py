@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from backends.runs.record import FORMATS
+from backends.runs.formats import FORMATS
 from tui.commands.common import EXIT_OK, UsageError, positive_int
 
 BY = ("day", "version", "host")  # backends.runs.compare.BY, without importing it for --help

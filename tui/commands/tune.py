@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from backends.runs.record import FORMATS
+from backends.runs.formats import FORMATS
 from tui.commands.common import (
     EXIT_OK,
     EXIT_RUN_FAILED,
