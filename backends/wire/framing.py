@@ -185,6 +185,11 @@ class Decoder(Protocol[T_co]):
 # run's rates are the server's own; the client's own decode rate may end up to one interval late.
 READ_PACE_S = 0.05
 _WAITED_S = 0.001  # a read that took longer than this waited for the network, not for the buffer
+# A read at least this long may have left bytes behind (the stream outruns the pauses): the next read
+# follows at once. A shorter one took all there was, as did one that had to wait for the network; the
+# reader pauses after either, so a steady stream is read once a pause, not twice (the drain, then a
+# read that waits for the next single token and wakes the process for it).
+_BEHIND_BYTES = 64 * 1024
 _read_pace_s = READ_PACE_S
 
 Pace = float | Callable[[], float]  # seconds, or what to ask for them at each pause
@@ -207,9 +212,10 @@ async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co], pace_s: P
     """The one decode loop: feed each read, yield what it completed, stop at the end marker, close.
 
     `pace_s`: once tokens (reasoning or answer text) have flowed for that long, pause this long after
-    each read that waited for the network (a callable, such as `read_pace`, is asked at each pause).
-    Each pause is followed by reading all that arrived meanwhile, so a fast stream is never left behind:
-    the socket buffers hold far more than one interval of tokens."""
+    each read that took all there was: one that waited for the network, or one shorter than
+    _BEHIND_BYTES (a callable, such as `read_pace`, is asked at each pause). Each pause is followed by
+    reading all that arrived meanwhile, so a fast stream is never left behind: the socket buffers hold
+    far more than one interval of tokens, and a long read is followed by another at once."""
     flowing: float | None = None  # when the first token was read
     clock = time.monotonic
     it = aiter(chunks)
@@ -229,7 +235,7 @@ async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co], pace_s: P
             flowing = got
         if (
             flowing is not None
-            and got - asked > _WAITED_S
+            and (got - asked > _WAITED_S or len(chunk) < _BEHIND_BYTES)
             and (pause := pace_s() if callable(pace_s) else pace_s)
             and got - flowing >= pause
         ):

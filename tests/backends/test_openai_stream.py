@@ -269,3 +269,48 @@ async def test_a_run_shorter_than_a_pause_is_read_as_it_comes() -> None:
     span = sent[-1] - sent[0]
     client = meter.figures().decode_tps_client
     assert client is not None and client == pytest.approx(29 / span, rel=0.25)
+
+
+async def test_a_steady_stream_is_read_once_a_pause_not_twice() -> None:
+    """After each pause one read takes what arrived meanwhile. The reader used to pause only after a
+    read that waited for the network, so each drain was followed by a read that waited for the next
+    single token (a wake-up of its own, on a machine whose cores all run the model) before the pause."""
+    import asyncio
+    import time
+
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    first: list[float] = []
+
+    async def server() -> None:
+        await queue.put(b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}\n\n')
+        for i in range(100):  # a token every 5 ms for half a second
+            await asyncio.sleep(0.005)
+            await queue.put(b'data: {"choices":[{"index":0,"delta":{"content":"t%d "}}]}\n\n' % i)
+        await queue.put(b"data: [DONE]\n\n")
+        await queue.put(None)
+
+    waited_after: list[float] = []  # reads that found nothing and waited, by time since the first token
+
+    async def source() -> AsyncIterator[bytes]:
+        while True:
+            if queue.empty() and first:
+                waited_after.append(time.monotonic() - first[0])
+            parts = [await queue.get()]
+            while not queue.empty():  # what a read after a pause gets: everything that came
+                parts.append(queue.get_nowait())
+            if parts[-1] is None:
+                if len(parts) > 1:
+                    yield b"".join(p for p in parts if p is not None)
+                return
+            yield b"".join(p for p in parts if p is not None)
+
+    task = asyncio.create_task(server())
+    texts: list[str] = []
+    async for e in events_from_sse_bytes(source(), 0.05):
+        if isinstance(e, ContentDelta):
+            first = first or [time.monotonic()]
+            texts.append(e.text)
+    await task
+    assert texts == [f"t{i} " for i in range(100)]
+    steady = [t for t in waited_after if t > 0.06]  # after the first pause's unpaced window
+    assert len(steady) <= 2, waited_after
