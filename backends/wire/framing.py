@@ -177,8 +177,8 @@ class Decoder(Protocol[T_co]):
 # each one costs little CPU, but on a machine whose cores all run the model (llama.cpp's threads meet at
 # a barrier every layer) every wake-up stalls the model: measured with benchmarks/observer.py, reading
 # per token cost `bench` about a tenth of the server's decode rate on 2 cores. Once tokens flow, a read
-# that had to wait for the network (the buffered data is all read) is followed by a pause, so the
-# tokens of the interval arrive together and are read without waiting. The first token is read at once
+# that took all there was (it had to wait for the network, or it was short) is followed by a pause, so
+# the tokens of the interval arrive together and are read without waiting. The first token is read at once
 # (TTFT stays exact), and so is every token of the interval after it: a run shorter than one pause (a
 # tiny model's 384 tokens in 90 ms) is read as it comes, or the client could not time it at all (read
 # a quarter second after its first token, it measured 1,500 tok/s against the server's 4,300). The
