@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeGuard, runtime_checkable
 
+from backends.lazy import lazy_names
+
 if TYPE_CHECKING:
     import httpx
 
@@ -33,20 +35,10 @@ if TYPE_CHECKING:
     from backends.messages import StreamEvent as StreamEvent
 
 # Named here, defined in backends.messages (see the module's docstring).
-_MESSAGES = frozenset({
+__getattr__ = lazy_names(__name__, dict.fromkeys((
     "Capabilities", "ChatRequest", "ContentDelta", "Finished", "LoadApplies", "LoadedModel", "LoadSpec",
     "Message", "ModelInfo", "Prepared", "ReasoningDelta", "ServerStats", "StreamEvent",
-})  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MESSAGES:
-        from backends import messages
-
-        value = getattr(messages, name)
-        globals()[name] = value  # once: later lookups find it without this call
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+), "backends.messages"))  # fmt: skip
 
 
 BackendKind = Literal["lmstudio", "ollama", "llamacpp", "openai"]

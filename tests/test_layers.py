@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: dict[str, int] = {
     "backends.base": 0,
     "backends.messages": 0,
+    "backends.lazy": 0,
     "backends.paths": 0,
     "backends.units": 0,
     "backends.fields": 0,

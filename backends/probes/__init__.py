@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from backends.lazy import lazy_names
+
 if TYPE_CHECKING:
     from backends.probes.model import (
         PRESSURE_LEVELS,
@@ -32,17 +34,9 @@ if TYPE_CHECKING:
 _SAMPLER = ("Sampler", "compute_peaks", "detect_probes", "merge", "to_dict")
 _MODEL = ("PRESSURE_LEVELS", "AppleSample", "BackendAware", "GpuProcess", "GpuSample", "HostSample", "Peaks",
           "PressureLevel", "Probe", "ProbeReading", "Snapshot", "worse_pressure")  # fmt: skip
-_LAZY = dict.fromkeys(_SAMPLER, "backends.probes.sampler") | dict.fromkeys(_MODEL, "backends.probes.model")
-
-
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value: object = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(
+    __name__, dict.fromkeys(_SAMPLER, "backends.probes.sampler") | dict.fromkeys(_MODEL, "backends.probes.model")
+)
 
 
 __all__ = [

@@ -4,9 +4,9 @@ sampler, and the registry of a pattern file's hosts. Never imports textual or th
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from backends.lazy import lazy_names
 from backends.probes.remote.source import DEFAULT_TOKEN_ENV, SourceError, TelemetrySource, parse_source
 
 if TYPE_CHECKING:
@@ -34,14 +34,7 @@ _LAZY = {
     "RemoteSampler": "backends.probes.remote.sampler",
 }
 
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value: object = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [
