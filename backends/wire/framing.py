@@ -177,18 +177,17 @@ class Decoder(Protocol[T_co]):
 # each one costs little CPU, but on a machine whose cores all run the model (llama.cpp's threads meet at
 # a barrier every layer) every wake-up stalls the model: measured with benchmarks/observer.py, reading
 # per token cost `bench` about a tenth of the server's decode rate on 2 cores. Once tokens flow, a read
-# that took all there was (it had to wait for the network, or it was short) is followed by a pause, so
-# the tokens of the interval arrive together and are read without waiting. The first token is read at once
+# that took all there was is followed by a pause, so the tokens of the interval arrive together and are
+# read without waiting. The first token is read at once
 # (TTFT stays exact), and so is every token of the interval after it: a run shorter than one pause (a
 # tiny model's 384 tokens in 90 ms) is read as it comes, or the client could not time it at all (read
 # a quarter second after its first token, it measured 1,500 tok/s against the server's 4,300). The
 # run's rates are the server's own; the client's own decode rate may end up to one interval late.
 READ_PACE_S = 0.05
-_WAITED_S = 0.001  # a read that took longer than this waited for the network, not for the buffer
 # A read at least this long may have left bytes behind (the stream outruns the pauses): the next read
-# follows at once. A shorter one took all there was, as did one that had to wait for the network; the
-# reader pauses after either, so a steady stream is read once a pause, not twice (the drain, then a
-# read that waits for the next single token and wakes the process for it).
+# follows at once. A shorter one took all there was, and the reader pauses after it. (It used to pause
+# only after a read that had waited for the network, so a steady stream was read twice a pause: the
+# drain, then a read that waited for the next single token and woke the process for it.)
 _BEHIND_BYTES = 64 * 1024
 _read_pace_s = READ_PACE_S
 
@@ -212,15 +211,14 @@ async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co], pace_s: P
     """The one decode loop: feed each read, yield what it completed, stop at the end marker, close.
 
     `pace_s`: once tokens (reasoning or answer text) have flowed for that long, pause this long after
-    each read that took all there was: one that waited for the network, or one shorter than
-    _BEHIND_BYTES (a callable, such as `read_pace`, is asked at each pause). Each pause is followed by
-    reading all that arrived meanwhile, so a fast stream is never left behind: the socket buffers hold
-    far more than one interval of tokens, and a long read is followed by another at once."""
+    each read that took all there was, one shorter than _BEHIND_BYTES (a callable, such as
+    `read_pace`, is asked at each pause). Each pause is followed by reading all that arrived meanwhile,
+    so a fast stream is never left behind: the socket buffers hold far more than one interval of
+    tokens, and a long read is followed by another at once."""
     flowing: float | None = None  # when the first token was read
     clock = time.monotonic
     it = aiter(chunks)
     while True:
-        asked = clock()
         try:
             chunk = await anext(it)
         except StopAsyncIteration:
@@ -235,7 +233,7 @@ async def decode(chunks: AsyncIterator[bytes], decoder: Decoder[T_co], pace_s: P
             flowing = got
         if (
             flowing is not None
-            and (got - asked > _WAITED_S or len(chunk) < _BEHIND_BYTES)
+            and len(chunk) < _BEHIND_BYTES
             and (pause := pace_s() if callable(pace_s) else pace_s)
             and got - flowing >= pause
         ):
