@@ -46,6 +46,10 @@ the clients inherit GPTOSS_TOP_NICE from the environment (unset: gptoss-top's de
 `tui120:busy` runs the TUI with GPTOSS_TOP_CALM=0: four redraws a second even while the model
 runs on the CPU (by default the screen then redraws once a second).
 
+A client may also name another checkout: `bench@/tmp/before` runs `bench` with that tree's code first on
+the path (and this virtual environment's libraries), so `--clients bare,bench,bench@/tmp/before` sets a
+change against its before in one interleaved run (`git worktree add /tmp/before HEAD~1`).
+
 `bare:burnN` is a yardstick rather than a client: the bare client while another process, started
 as the TUI is (its own session, nice 10), burns N ms of CPU in one burst each second, as a TUI's
 redraw does. `--clients bare,bare:burn10,bare:burn20,bare:burn40` shows what a monitor's CPU per
@@ -305,6 +309,9 @@ def count_lines(path: str) -> int:
 def run_client(client: str, case: str, prompt: str, max_tokens: int, url: str, folder: str,
                env: dict[str, str]) -> dict[str, Any]:  # fmt: skip
     name = f"obs-{case}"
+    client, _, tree = client.partition("@")
+    if tree:  # e.g. bench@/tmp/before — another checkout's code, with this virtual environment's libraries
+        env = env | {"PYTHONPATH": os.path.abspath(tree)}
     client, _, variant = client.partition(":")
     if variant.startswith("nice"):  # e.g. tui120:nice0 — the same client at another --nice
         env = env | {"GPTOSS_TOP_NICE": variant.removeprefix("nice")}
@@ -416,7 +423,7 @@ GOALS = {"bench": 0.99, "tui120": 0.98, "tui80": 0.98}
 
 
 def goal_of(client: str) -> float | None:
-    return GOALS.get(client.partition(":")[0])
+    return GOALS.get(client.partition("@")[0].partition(":")[0])
 
 
 def print_table(summary: list[dict[str, Any]]) -> None:

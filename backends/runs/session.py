@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import urllib.parse
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -208,14 +208,21 @@ class Run:
         meter.start()
         if live is not None:
             live.start(meter)
-        async for event in _with_first_token_timeout(self.backend.stream(request), p.first_token_timeout_s):
-            meter.on_event(event)
-            if isinstance(event, ReasoningDelta):
-                self._reasoning.append(event.text)
-            elif isinstance(event, ContentDelta):
-                self._answer.append(event.text)
-            if live is not None:
-                live.on_event(event)
+        with _read_quietly(live is None and self._server_here()):
+            async for event in _with_first_token_timeout(self.backend.stream(request), p.first_token_timeout_s):
+                meter.on_event(event)
+                if isinstance(event, ReasoningDelta):
+                    self._reasoning.append(event.text)
+                elif isinstance(event, ContentDelta):
+                    self._answer.append(event.text)
+                if live is not None:
+                    live.on_event(event)
+
+    def _server_here(self) -> bool:
+        """Does this run's server run on this machine (its CPU may be computing the model)?"""
+        from backends.servers.priority import is_local
+
+        return self.pattern.host is None and (self.backend.capabilities.owns_process or is_local(self.backend.url))
 
     def _failed(self, message: str, kind: str, hint: str | None) -> None:
         secrets = (self.pattern.api_key(),)
@@ -304,6 +311,25 @@ class Run:
 async def run_pattern(pattern: Pattern, backend: Backend, repeat: int = 1, ctx: RunContext | None = None) -> RunRecord:
     """Run the pattern once and return its record (nothing is stored: `run_sweep` stores)."""
     return await Run(pattern, backend, repeat, ctx).execute()
+
+
+@contextlib.contextmanager
+def _read_quietly(quiet: bool) -> Iterator[None]:
+    """A run nobody watches as it streams (no `live` sink: `bench`, a tune) on a server on this machine:
+    its stream is read at framing.QUIET_READ_PACE_S while it lasts. Every wake-up of this process is
+    taken from a model computing on the same CPU, and what the reads are for, the client's own decode
+    rate, holds at that pace. (The screen paces its own runs: tui.screens.main, `calm`.)"""
+    if not quiet:
+        yield
+        return
+    from backends.wire import framing
+
+    before = framing.read_pace()
+    framing.set_read_pace(framing.QUIET_READ_PACE_S)
+    try:
+        yield
+    finally:
+        framing.set_read_pace(before)
 
 
 def _port(url: str) -> int | None:

@@ -46,9 +46,7 @@ async def run_sweep(
     """
     ctx = ctx or RunContext()
     runs = plan(patterns, repeat)
-    # Below a server on this machine while we measure it, if the gptoss-top command asked for it.
-    managed = any(launches_server(p.backend, p.model_path) for p in patterns)
-    priority.lower_for([p.url for p in patterns], managed=managed)
+    yield_to_servers(patterns)
     records: list[RunRecord] = []
     for i, (p, rep) in enumerate(runs, start=1):
         if i > 1 and ctx.between is not None:
@@ -65,6 +63,13 @@ async def run_sweep(
         records.append(rec)
         _keep(started, rec, store, ctx)
     return records
+
+
+def yield_to_servers(patterns: Sequence[Pattern]) -> None:
+    """Measurements of these patterns start: below a server on this machine while we measure it, if
+    the gptoss-top command asked for it (backends.servers.priority). Sweeps and tunes both call it."""
+    managed = any(launches_server(p.backend, p.model_path) for p in patterns)
+    priority.lower_for([p.url for p in patterns], managed=managed)
 
 
 def _keep(run: RunStarted, rec: RunRecord, store: ResultsStore | None, ctx: RunContext) -> None:

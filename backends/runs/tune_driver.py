@@ -20,6 +20,7 @@ from backends.base import Backend, Capabilities
 from backends.runs.patterns import Pattern
 from backends.runs.record import RunRecord
 from backends.runs.results import ResultsStore
+from backends.runs.sweep import yield_to_servers
 from backends.runs.tune import Outcome, Run, Sample, Search, StartHint
 
 PARAMS = ("gpu_layers", "n_cpu_moe")
@@ -197,6 +198,7 @@ async def run_tune(
 ) -> TuneReport:
     """Search, running each step with `await run_one(pattern, repeat)` (repeat 0: a warm-up)."""
     tune_id = tune_id or new_tune_id()
+    yield_to_servers([p])  # the tuner measures decode rates: as a sweep, below a server on this machine
     search = Search(plan.values, gpu_ascending=spec.param == "gpu_layers", hint=plan.hint,
                     repeat=spec.repeat, budget=spec.budget)  # fmt: skip
     counted: dict[int, int] = {}

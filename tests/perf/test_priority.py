@@ -97,6 +97,35 @@ def test_nice_0_leaves_the_priority_alone(llama_server: object, tiny_model: Path
     assert seen["main_after_attached_run"] == seen["before"] == seen["early_thread"] == seen["server"]
 
 
+TUNE_CHILD = textwrap.dedent(
+    """
+    import json, os, sys, threading
+    from backends.servers import priority
+    from tui.cli import main
+
+    model = sys.argv[1]
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    code = main(["tune", "--backend", "llamacpp", "--model-path", model, "--max-tokens", "8", "--values", "0:1",
+                 "--repeat", "1", "--no-save", "--format", "json"], own_process=True)
+    print(json.dumps({"code": code, "before": before, "lowered": priority.lowered(),
+                      "main": os.getpriority(os.PRIO_PROCESS, threading.get_native_id())}))
+    """
+)
+
+
+def test_a_tune_runs_below_the_server_as_a_sweep_does(tiny_model: Path, tmp_path: Path) -> None:
+    # The tuner measures decode rates to pick the fastest setting: the measurement a monitor's own CPU
+    # would spoil most. Its runs do not go through a sweep.
+    env = dict(os.environ, PYTHONPATH=str(REPO), GPTOSS_TOP_DATA_DIR=str(tmp_path), GPTOSS_TOP_NICE="10")
+    p = subprocess.run([sys.executable, "-c", TUNE_CHILD, str(tiny_model)], capture_output=True, text=True,
+                       timeout=180, env=env, cwd=REPO)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    seen = json.loads(p.stdout.strip().splitlines()[-1])
+    assert seen["code"] == 0, p.stderr[-3000:]
+    assert seen["lowered"] is True
+    assert seen["main"] == min(seen["before"] + 10, 19)
+
+
 @pytest.mark.parametrize(
     ("url", "local"),
     [
