@@ -333,7 +333,8 @@ async def test_the_pace_is_decided_by_a_sample_taken_wholly_within_the_run(
 ) -> None:
     """A sample gives the server's CPU since the sample before it, and the newest may be an interval
     old: one and a half intervals into a run, its interval may have begun before the run, with the
-    server idle, and a CPU-bound run lost its calm pace for a second at its start."""
+    server idle, and a CPU-bound run lost its calm pace for a second at its start. The clock starts
+    with the first tokens drawn: before them a managed server may still be loading the model."""
     import tui.screens.main as main_screen
 
     app = build(backend=long_replay(60.0, 5), sampler=machine(10.0), clock=time.perf_counter, interval=1.0)
@@ -346,11 +347,17 @@ async def test_the_pace_is_decided_by_a_sample_taken_wholly_within_the_run(
                 break
             await pilot.pause(0.02)
         assert main.running and main.calm  # a first run on this machine starts calm
-        now = [main._run_began + 1.6]
+        for _ in range(100):
+            if main._tokens_began is not None:
+                break
+            await pilot.pause(0.02)
+        began = main._tokens_began
+        assert began is not None
+        now = [began + 1.6]
         monkeypatch.setattr(main_screen, "monotonic", lambda: now[0])
         main._hardware_tick()
-        assert main.calm  # the newest sample's second may have begun before the run: not decided yet
-        now[0] = main._run_began + 2.0
+        assert main.calm  # the newest sample's second may have begun before the tokens: not decided yet
+        now[0] = began + 2.0
         main._hardware_tick()
         assert not main.calm  # a sample within the run: 10 % of a core, the model is not on this CPU
         await pilot.press("s")  # stop the run
@@ -358,3 +365,34 @@ async def test_the_pace_is_decided_by_a_sample_taken_wholly_within_the_run(
             if not main.running:
                 break
             await pilot.pause(0.02)
+
+
+async def test_the_pace_waits_for_the_first_tokens(
+    build: Callable[..., GptossTop], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before its first token a run's server may still be loading its model, or reading the prompt:
+    its CPU then says nothing about the decode. The first run on this machine stays calm until then."""
+    import tui.screens.main as main_screen
+
+    backend = long_replay(60.0, 1)
+    backend.ttft_s = 1.5  # the model loading, the prompt read
+    app = build(backend=backend, sampler=machine(10.0), clock=time.perf_counter, interval=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        main = app.main
+        for _ in range(100):
+            if main.running:
+                break
+            await pilot.pause(0.02)
+        real = time.monotonic
+        monkeypatch.setattr(main_screen, "monotonic", lambda: real() + 60.0)  # long after the run began
+        main._hardware_tick()
+        assert main.running and main._tokens_began is None
+        assert main.calm  # the idle server's CPU did not decide it
+        monkeypatch.setattr(main_screen, "monotonic", real)
+        worker = main.run_worker_
+        assert worker is not None
+        await worker.wait()
+        await pilot.pause(0.1)
+    assert app.services.records[-1].ok

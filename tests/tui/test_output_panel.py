@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from textual.app import App, ComposeResult
+from textual.screen import Screen
 
 from tui.widgets.output import OutputPanel
 
@@ -35,3 +39,48 @@ async def test_reasoning_takes_only_its_rows_and_a_blank_line_ends_it() -> None:
         out.reset("next")
         await pilot.pause()
         assert out.reasoning.size.height == 0 and out.answer_box.size.height == inner - 1
+
+
+async def test_text_that_only_scrolls_its_view_asks_for_no_layout_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layout pass re-arranges the whole screen (~10 ms of a core a model may be computing on). Text
+    added to a view whose box keeps its size (the reasoning once at its 45 %, the raw answer) needs
+    none: the view scrolls to its newest line in place."""
+    passes: list[int] = []
+    refresh_layout = Screen._refresh_layout
+
+    def counting(self: Screen[object], *args: Any, **kwargs: Any) -> None:
+        passes.append(1)
+        refresh_layout(self, *args, **kwargs)
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counting)
+    app = OneOutput()
+    async with app.run_test(size=(60, 30)) as pilot:
+        out = app.query_one(OutputPanel)
+        out.toggle_raw()
+        out.write("".join(f"STEP {i}\n" for i in range(40)), "".join(f"ANSWER {i}\n" for i in range(40)))
+        await pilot.pause()
+        capped = out.reasoning.size.height
+        assert capped == int(out.content_region.height * 0.45) and out.reasoning.show_vertical_scrollbar
+        assert out.answer.show_vertical_scrollbar
+
+        passes.clear()
+        for i in range(40, 46):
+            out.write(f"STEP {i}\n", f"ANSWER {i}\n")
+            await pilot.pause()
+        assert passes == []
+        assert out.reasoning.size.height == capped
+        for view, word in ((out.reasoning, "STEP"), (out.answer, "ANSWER")):
+            assert view.is_vertical_scroll_end
+            assert view.vertical_scrollbar.window_virtual_size == view.virtual_size.height == 46 + 1
+            shown = [view.render_line(y).text.strip() for y in range(view.scrollable_content_region.height)]
+            assert f"{word} 45" in shown  # the newest line is on screen
+
+
+async def test_a_view_that_grows_with_its_text_is_laid_out() -> None:
+    app = OneOutput()
+    async with app.run_test(size=(60, 30)) as pilot:
+        out = app.query_one(OutputPanel)
+        for rows in range(1, 6):
+            out.write("STEP\n" if rows > 1 else "STEP", "")
+            await pilot.pause()
+            assert out.reasoning.size.height == rows  # the reasoning's box follows its text

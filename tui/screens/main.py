@@ -105,7 +105,7 @@ class MainScreen(RunControl):
         self._hardware_due = False
         self._calm = False  # the running model computes on this CPU: the screen redraws once a second
         self._flushing = False  # a run streams: the flush timer runs
-        self._run_began = 0.0
+        self._tokens_began: float | None = None  # when the running run's first tokens were drawn
         self._calm_seen: dict[str | None, bool] = {}  # server URL → the pace its last run had
 
     # -- layout -------------------------------------------------------------------------------------
@@ -350,12 +350,14 @@ class MainScreen(RunControl):
     def _hardware_tick(self) -> None:
         if self.running:
             self._hardware_due = True  # drawn by the next flush, in the same frame as the tokens
-            # The server's CPU over a sampling interval that lies within the run decides the pace. A
-            # sample gives the CPU since the one before it, and the latest may be up to an interval old:
-            # two intervals into the run, its interval began after the run did. (After one and a half,
-            # it could cover half a second of the idle server before the run: calm flipped off and on
+            # The server's CPU over a sampling interval that lies within the decode decides the pace.
+            # A sample gives the CPU since the one before it, and the latest may be up to an interval
+            # old: two intervals after the first tokens, its interval began after they did. (After one
+            # and a half, it could cover half a second of the idle server before the run; counted
+            # from the run's start, a managed server's loading: either way calm flipped off and on
             # again at the start of a CPU-bound run, four redraws a second in between.)
-            if monotonic() - self._run_began >= 2 * self.services.interval:
+            began = self._tokens_began
+            if began is not None and monotonic() - began >= 2 * self.services.interval:
                 self.calm = self._model_on_cpu()
                 if self.running_pattern is not None:
                     self._calm_seen[self._url_of(self.running_pattern)] = self.calm
@@ -369,7 +371,7 @@ class MainScreen(RunControl):
         may well be computing on its CPU, so that the run's first seconds are not taken from it."""
         from backends.servers.priority import is_local
 
-        self._run_began = monotonic()
+        self._tokens_began = None
         url = self._url_of(pattern)
         if url in self._calm_seen:
             self.calm = self._calm_seen[url]
@@ -377,6 +379,11 @@ class MainScreen(RunControl):
             self.calm = pattern.host is None and is_local(url) and self._calm_allowed()
         if self.calm:  # the run's first tokens a quarter of a second in, not a second
             self.set_timer(FLUSH_S, self._flush)
+
+    def _tokens_flow(self) -> None:
+        """A flush drew tokens: the first of the run start the clock of the pace's decision."""
+        if self._tokens_began is None:
+            self._tokens_began = monotonic()
 
     def _calm_allowed(self) -> bool:
         return self.services.sampler is not None and os.environ.get(CALM_ENV, "").strip() != "0"

@@ -94,10 +94,27 @@ class StreamText(ScrollView, can_focus=True):
         self._chunks.append(text)
         first = len(self._lines) - 1
         self._flow(text, self._width())
-        self.virtual_size = Size(self._wrap, len(self._lines))
+        self._grow(Size(self._wrap, len(self._lines)))
         self.refresh_lines(first, len(self._lines) - first)
         if at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def _grow(self, size: Size) -> None:
+        """The text grew to `size`. Textual's `virtual_size` asks for a layout pass of the whole screen
+        (~10 ms on a 2-core machine, taken from a model computing on it), which only a view whose box
+        grows with its text needs: one of `height: auto` (the reasoning) not yet at its max-height.
+        A view whose box stays as it is (the raw answer, `1fr`; the reasoning once capped and
+        scrolling) takes the new size in place: its scrollbar's span and its scroll position, and a
+        layout pass only when its scrollbar appears (it takes a column)."""
+        if size == self.virtual_size:
+            return
+        height = self.styles.height
+        capped = self.virtual_size.height > self.scrollable_content_region.height > 0
+        if height is None or (height.is_auto and not capped):
+            self.virtual_size = size
+            return
+        self.set_reactive(StreamText.virtual_size, size)
+        self._scroll_update(size)  # shows the scrollbar when it is needed: that is a layout pass then
 
     def _flow(self, text: str, width: int) -> None:
         self._wrap = width
