@@ -5,9 +5,10 @@ enough to decode at ~100-300 tok/s here, and compares the client's figure (token
 first→last token time) with the server's `timings.predicted_per_second`. Goal: within 2 %.
 
 `--pace S,...` reads the stream as a client that pauses S seconds between reads once tokens flow
-(`framing.set_read_pace`), each pace in turn within a round: 0.05 (the default) is `bench`'s and the
-TUI's while it redraws four times a second, 0.25 the TUI's while it redraws once a second (its model
-computes on this CPU). The goal is for the default; the slower pace sees the run's end less closely.
+(`RunContext.read_pace_s`), each pace in turn within a round: 0.05 is the TUI's while it redraws four
+times a second (and any run's on another machine's server), 0.25 the TUI's while it redraws once a
+second (its model computes on this CPU) and that of `bench` and a tune on a server on this machine.
+The goal is for both; the slower pace sees the run's end less closely.
 
     .venv/bin/python -m benchmarks.fidelity [--model medium] [--runs 8] [--max-tokens 256] [--pace 0.05,0.25]
 """
@@ -20,8 +21,8 @@ import statistics
 import sys
 
 from backends.runs.patterns import Pattern
-from backends.runs.session import BackendPool, run_pattern
-from backends.wire.framing import READ_PACE_S, set_read_pace
+from backends.runs.session import BackendPool, RunContext, run_pattern
+from backends.wire.framing import QUIET_READ_PACE_S, READ_PACE_S
 
 
 async def main(model: str, runs: int, max_tokens: int, threads: int | None, paces: list[float]) -> int:
@@ -40,8 +41,7 @@ async def main(model: str, runs: int, max_tokens: int, threads: int | None, pace
         print(f"{'run':>3} {'pace s':>6} {'server tok/s':>12} {'client tok/s':>12} {'diff %':>7} {'tokens':>6}")
         for i in range(1, runs + 1):
             for pace in paces:  # interleaved: the host's drift falls on every pace alike
-                set_read_pace(pace)
-                r = await run_pattern(pattern, backend, i)
+                r = await run_pattern(pattern, backend, i, RunContext(read_pace_s=pace))
                 if not r.ok or r.decode_tps is None or r.decode_tps_client is None:
                     print(f"{i:>3} {pace:6.2f} failed: {r.error}")
                     continue
@@ -50,7 +50,6 @@ async def main(model: str, runs: int, max_tokens: int, threads: int | None, pace
                 print(f"{i:>3} {pace:6.2f} {r.decode_tps:12.2f} {r.decode_tps_client:12.2f} {d:+7.2f} "
                       f"{r.completion_tokens:>6}")  # fmt: skip
     finally:
-        set_read_pace(None)
         await pool.aclose()
     if not any(diffs.values()):
         return 1
@@ -59,7 +58,11 @@ async def main(model: str, runs: int, max_tokens: int, threads: int | None, pace
         if not ds:
             continue
         worst = max(abs(d) for d in ds)
-        verdict = f"(goal: within 2 %) -> {'OK' if worst <= 2 else 'MISSED'}" if pace == READ_PACE_S else "(context)"
+        verdict = (
+            f"(goal: within 2 %) -> {'OK' if worst <= 2 else 'MISSED'}"
+            if pace in (READ_PACE_S, QUIET_READ_PACE_S)
+            else "(context)"
+        )
         print(f"pace {pace:.2f} s: client vs server mean {statistics.fmean(ds):+.2f} %, worst |{worst:.2f}| % "
               f"over {len(ds)} runs {verdict}")  # fmt: skip
     return 0
@@ -71,7 +74,7 @@ if __name__ == "__main__":
     ap.add_argument("--runs", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--pace", default=str(READ_PACE_S),
+    ap.add_argument("--pace", default=f"{READ_PACE_S},{QUIET_READ_PACE_S}",
                     help="seconds between reads once tokens flow, comma-separated (each is run, interleaved)")  # fmt: skip
     a = ap.parse_args()
     sys.exit(asyncio.run(main(a.model, a.runs, a.max_tokens, a.threads, [float(x) for x in a.pace.split(",")])))

@@ -97,6 +97,11 @@ class RunContext:
     # RunStarted. A caller that draws each record (the TUI) finishes that work here, while the server
     # idles, rather than during the next run's prompt processing and first tokens.
     between: Callable[[], Awaitable[None]] | None = None
+    # The pause between reads of the run's stream once tokens flow (framing.decode). None: a run nobody
+    # watches as it streams (no `live`: `bench`, a tune) on a server on this machine is read at
+    # framing.QUIET_READ_PACE_S, any other at the process's pace (framing.read_pace, which the screen
+    # sets).
+    read_pace_s: float | None = None
 
 
 def now_iso() -> str:
@@ -208,7 +213,12 @@ class Run:
         meter.start()
         if live is not None:
             live.start(meter)
-        with _read_quietly(live is None and self._server_here()):
+        pace = self.ctx.read_pace_s
+        if pace is None and live is None and self._server_here():
+            from backends.wire.framing import QUIET_READ_PACE_S
+
+            pace = QUIET_READ_PACE_S
+        with _reading_at(pace):
             async for event in _with_first_token_timeout(self.backend.stream(request), p.first_token_timeout_s):
                 meter.on_event(event)
                 if isinstance(event, ReasoningDelta):
@@ -314,18 +324,18 @@ async def run_pattern(pattern: Pattern, backend: Backend, repeat: int = 1, ctx: 
 
 
 @contextlib.contextmanager
-def _read_quietly(quiet: bool) -> Iterator[None]:
-    """A run nobody watches as it streams (no `live` sink: `bench`, a tune) on a server on this machine:
-    its stream is read at framing.QUIET_READ_PACE_S while it lasts. Every wake-up of this process is
-    taken from a model computing on the same CPU, and what the reads are for, the client's own decode
-    rate, holds at that pace. (The screen paces its own runs: tui.screens.main, `calm`.)"""
-    if not quiet:
+def _reading_at(pace_s: float | None) -> Iterator[None]:
+    """The run's stream is read at `pace_s` while it lasts (None: at the process's pace). A run nobody
+    watches on a server on this machine reads at framing.QUIET_READ_PACE_S: every wake-up of this
+    process is taken from a model computing on the same CPU, and what the reads are for, the client's
+    own decode rate, holds at that pace. (The screen paces its own runs: tui.screens.main, `calm`.)"""
+    if pace_s is None:
         yield
         return
     from backends.wire import framing
 
     before = framing.read_pace()
-    framing.set_read_pace(framing.QUIET_READ_PACE_S)
+    framing.set_read_pace(pace_s)
     try:
         yield
     finally:

@@ -100,3 +100,17 @@ async def test_a_run_that_fails_mid_stream_gives_the_pace_back(llama_server: Any
         await pool.aclose()
     assert not rec.ok and "ConnectionResetError" in (rec.error or "")
     assert framing.read_pace() == earlier_pace
+
+
+async def test_a_run_given_a_pace_is_read_at_it(llama_server: Any, earlier_pace: float) -> None:
+    # benchmarks/fidelity.py times the client at each of the product's paces in turn.
+    pattern = Pattern(name="q", backend="llamacpp", url=llama_server.url, model="m", prompt="hi", max_tokens=16)
+    pool = BackendPool()
+    try:
+        paces = spy_on_pace(await pool.open(pattern))
+        rec = await run_pattern(pattern, pool.get(pattern), ctx=RunContext(read_pace_s=0.05))
+    finally:
+        await pool.aclose()
+    assert rec.ok, rec.error
+    assert paces and set(paces) == {0.05}
+    assert framing.read_pace() == earlier_pace
