@@ -468,10 +468,33 @@ class MainScreen(RunControl):
             header.set_pattern(p, url)
         rep = message.report
         header.set_health(rep.health, rep.note)
+        if rep.health.ok and not self.running:
+            self._watch_server(p)
         note = rep.note or (None if rep.health.ok else "server not reachable — no model information")
         self._health = (rep.loaded, note)
         if hardware := self._panel(HardwarePanel):
             hardware.show_loaded(rep.loaded, note)
+
+    def _watch_server(self, p: Pattern) -> None:
+        """The hardware view follows the selected pattern's server process (its RSS and CPU) from its
+        first answer, not only while a run goes: a `top` shows the server at rest too. And the memory
+        panel keeps its shape when a run starts; its server line appearing then was a layout pass of
+        the screen taken from the model as it began to decode."""
+        from urllib.parse import urlsplit
+
+        from backends.probes.remote.registry import sampler_for
+        from backends.servers.priority import is_local
+
+        url = self._url_of(p)
+        sampler = sampler_for(self.services.sampler, None)
+        if p.host is not None or sampler is None or url is None or not is_local(url):
+            return  # another machine's server: its host's telemetry has no process of it
+        backend = self.services.pool.peek(p)
+        try:
+            port = urlsplit(url if "//" in url else f"http://{url}").port
+        except ValueError:
+            return
+        sampler.set_backend(backend.pid if backend is not None else None, port)
 
     def _refresh_hardware(self) -> None:
         if not (self.view == "hardware" or self.has_class("-roomy")):
