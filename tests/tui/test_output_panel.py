@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -84,3 +85,33 @@ async def test_a_view_that_grows_with_its_text_is_laid_out() -> None:
             out.write("STEP\n" if rows > 1 else "STEP", "")
             await pilot.pause()
             assert out.reasoning.size.height == rows  # the reasoning's box follows its text
+
+
+async def test_the_markdown_parser_is_ready_before_the_first_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first append of a session compiled linkify's regular expressions while the model decoded;
+    building the view (before the request) does it now."""
+    import re
+
+    re.purge()
+    app = OneOutput()
+    async with app.run_test(size=(60, 30)) as pilot:
+        out = app.query_one(OutputPanel)
+        await out.build_view()
+        compiled: list[object] = []
+        compile_ = re._compiler.compile  # type: ignore[attr-defined]
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            frame = sys._getframe(1)
+            while frame is not None:
+                if "markdown_it" in frame.f_code.co_filename or "linkify_it" in frame.f_code.co_filename:
+                    compiled.append(args[0])  # the parser's own: the rendering's are not the point
+                    break
+                frame = frame.f_back  # type: ignore[assignment]
+            return compile_(*args, **kwargs)
+
+        monkeypatch.setattr(re._compiler, "compile", counting)  # type: ignore[attr-defined]
+        out.write("", "See https://example.org/docs or www.example.net, mail me@example.com.\n")
+        await out.settle()
+        await pilot.pause()
+        assert "example.org" in out.rendered
+        assert compiled == []
