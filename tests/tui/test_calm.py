@@ -49,6 +49,22 @@ async def run_one(app: GptossTop, pilot: Pilot[Any]) -> None:
     await worker.wait()
 
 
+async def until(pilot: Pilot[Any], ready: Callable[[], bool], tries: int = 100) -> None:
+    for _ in range(tries):
+        if ready():
+            return
+        await pilot.pause(0.02)
+
+
+async def start_run(app: GptossTop, pilot: Pilot[Any]) -> Any:
+    """Enter on the first pattern once the app has settled; the main screen once its run is going."""
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    main = app.main
+    await until(pilot, lambda: main.running)
+    return main
+
+
 CORES = os.cpu_count() or 1
 
 
@@ -339,18 +355,9 @@ async def test_the_pace_is_decided_by_a_sample_taken_wholly_within_the_run(
 
     app = build(backend=long_replay(60.0, 5), sampler=machine(10.0), clock=time.perf_counter, interval=1.0)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        main = app.main
-        for _ in range(100):
-            if main.running:
-                break
-            await pilot.pause(0.02)
+        main = await start_run(app, pilot)
         assert main.running and main.calm  # a first run on this machine starts calm
-        for _ in range(100):
-            if main._tokens_began is not None:
-                break
-            await pilot.pause(0.02)
+        await until(pilot, lambda: main._tokens_began is not None)
         began = main._tokens_began
         assert began is not None
         now = [began + 1.6]
@@ -361,10 +368,7 @@ async def test_the_pace_is_decided_by_a_sample_taken_wholly_within_the_run(
         main._hardware_tick()
         assert not main.calm  # a sample within the run: 10 % of a core, the model is not on this CPU
         await pilot.press("s")  # stop the run
-        for _ in range(100):
-            if not main.running:
-                break
-            await pilot.pause(0.02)
+        await until(pilot, lambda: not main.running)
 
 
 async def test_the_pace_waits_for_the_first_tokens(
@@ -378,13 +382,7 @@ async def test_the_pace_waits_for_the_first_tokens(
     backend.ttft_s = 1.5  # the model loading, the prompt read
     app = build(backend=backend, sampler=machine(10.0), clock=time.perf_counter, interval=0.2)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        main = app.main
-        for _ in range(100):
-            if main.running:
-                break
-            await pilot.pause(0.02)
+        main = await start_run(app, pilot)
         real = time.monotonic
         monkeypatch.setattr(main_screen, "monotonic", lambda: real() + 60.0)  # long after the run began
         main._hardware_tick()
