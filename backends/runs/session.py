@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from backends.runs.pool import BackendKey as BackendKey
 from backends.runs.pool import BackendPool as BackendPool
 from backends.runs.record import RunRecord
 from backends.runs.stats import Clock, Meter
+from backends.servers.priority import on_this_machine, port_of
 from backends.servers.provenance import KnowsProvenance
 
 # --------------------------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ class Run:
         if self.backend.capabilities.owns_process:
             self.record.url = self.backend.url  # a managed server listens where it was started
         if self.sampler is not None:
-            self.sampler.set_backend(self.backend.pid, _port(self.backend.url))
+            self.sampler.set_backend(self.backend.pid, port_of(self.backend.url))
         return spec
 
     async def _stream(self, spec: LoadSpec) -> None:
@@ -229,10 +229,7 @@ class Run:
                     live.on_event(event)
 
     def _server_here(self) -> bool:
-        """Does this run's server run on this machine (its CPU may be computing the model)?"""
-        from backends.servers.priority import is_local
-
-        return self.pattern.host is None and (self.backend.capabilities.owns_process or is_local(self.backend.url))
+        return on_this_machine(self.backend.url, self.pattern.host, self.backend.capabilities.owns_process)
 
     def _failed(self, message: str, kind: str, hint: str | None) -> None:
         secrets = (self.pattern.api_key(),)
@@ -340,13 +337,6 @@ def _reading_at(pace_s: float | None) -> Iterator[None]:
         yield
     finally:
         framing.set_read_pace(before)
-
-
-def _port(url: str) -> int | None:
-    try:
-        return urllib.parse.urlsplit(url).port
-    except ValueError:
-        return None
 
 
 async def _with_first_token_timeout(

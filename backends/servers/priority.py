@@ -30,7 +30,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 ENV = "GPTOSS_TOP_NICE"
 DEFAULT_NICE = 10
@@ -73,15 +73,36 @@ def _ensure_spawner() -> None:
         _spawner_tid = _spawner.submit(threading.get_native_id).result()
 
 
+def _split(url: str | None) -> SplitResult | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url if "//" in url else f"http://{url}")
+    except ValueError:
+        return None
+
+
 def is_local(url: str | None) -> bool:
     """True for a URL whose host is this machine (a managed llama-server always is)."""
-    if not url:
-        return False
-    try:
-        host = urlsplit(url if "//" in url else f"http://{url}").hostname
-    except ValueError:
-        return False
+    parts = _split(url)
+    host = parts.hostname if parts is not None else None
     return host is not None and (host in LOOPBACK or host.startswith("127."))
+
+
+def port_of(url: str | None) -> int | None:
+    """The URL's port (None: none given, or not a URL)."""
+    parts = _split(url)
+    try:
+        return parts.port if parts is not None else None
+    except ValueError:  # a port out of range
+        return None
+
+
+def on_this_machine(url: str | None, host: str | None = None, managed: bool = False) -> bool:
+    """Does this server's process run here, where its CPU may be computing the model? One gptoss-top
+    started (`managed`), or one at a loopback URL of a pattern with no other `host` (a pattern of another
+    host may reach its server through a loopback tunnel)."""
+    return host is None and (managed or is_local(url))
 
 
 def lowered() -> bool:

@@ -143,6 +143,22 @@ def test_which_servers_are_local(url: str | None, local: bool) -> None:
     assert priority.is_local(url) is local
 
 
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [("http://127.0.0.1:8080", 8080), ("localhost:11434", 11434), ("http://localhost", None), ("http://h:99999", None),
+     ("http://[bad", None), (None, None)],
+)  # fmt: skip
+def test_the_port_of_a_server(url: str | None, port: int | None) -> None:
+    assert priority.port_of(url) == port
+
+
+def test_which_servers_run_on_this_machine() -> None:
+    assert priority.on_this_machine("http://127.0.0.1:8080")
+    assert not priority.on_this_machine("http://127.0.0.1:8080", host="mini")  # a tunnel to another machine
+    assert priority.on_this_machine("http://127.0.0.1:1", managed=True)
+    assert not priority.on_this_machine("http://192.168.1.20:1234")
+
+
 @pytest.mark.parametrize(("raw", "expected"), [("", 10), ("0", 0), ("5", 5), ("99", 19), ("-3", 0), ("x", 10)])
 def test_the_environment_variable(raw: str, expected: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(priority.ENV, raw)

@@ -369,14 +369,14 @@ class MainScreen(RunControl):
         """A run starts: its pace until the sampler has seen the server during it. What the last run
         on the same server showed, or (a first run) once a second for a server on this machine, which
         may well be computing on its CPU, so that the run's first seconds are not taken from it."""
-        from backends.servers.priority import is_local
+        from backends.servers.priority import on_this_machine
 
         self._tokens_began = None
         url = self._url_of(pattern)
         if url in self._calm_seen:
             self.calm = self._calm_seen[url]
         else:
-            self.calm = pattern.host is None and is_local(url) and self._calm_allowed()
+            self.calm = on_this_machine(url, pattern.host) and self._calm_allowed()
         if self.calm:  # the run's first tokens a quarter of a second in, not a second
             self.set_timer(FLUSH_S, self._flush)
 
@@ -480,21 +480,15 @@ class MainScreen(RunControl):
         first answer, not only while a run goes: a `top` shows the server at rest too. And the memory
         panel keeps its shape when a run starts; its server line appearing then was a layout pass of
         the screen taken from the model as it began to decode."""
-        from urllib.parse import urlsplit
-
         from backends.probes.remote.registry import sampler_for
-        from backends.servers.priority import is_local
+        from backends.servers.priority import on_this_machine, port_of
 
         url = self._url_of(p)
         sampler = sampler_for(self.services.sampler, None)
-        if p.host is not None or sampler is None or url is None or not is_local(url):
+        if sampler is None or not on_this_machine(url, p.host):
             return  # another machine's server: its host's telemetry has no process of it
         backend = self.services.pool.peek(p)
-        try:
-            port = urlsplit(url if "//" in url else f"http://{url}").port
-        except ValueError:
-            return
-        sampler.set_backend(backend.pid if backend is not None else None, port)
+        sampler.set_backend(backend.pid if backend is not None else None, port_of(url))
 
     def _refresh_hardware(self) -> None:
         if not (self.view == "hardware" or self.has_class("-roomy")):
