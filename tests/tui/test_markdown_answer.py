@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Markdown
-from textual.widgets.markdown import MarkdownFence
 
 from backends.base import ChatRequest, ContentDelta, LoadSpec, Prepared, ReasoningDelta, StreamEvent
 from backends.wire.openai_stream import OpenAIStreamDecoder
 from tests.fakes.backend import FakeBackend
 from tests.probes.fake import FakeClock
 from tui.app import GptossTop
+from tui.widgets.markdown_text import MarkdownText
 from tui.widgets.output import OutputPanel
 
 RECORDING = Path(__file__).parent.parent / "data" / "llamacpp" / "chat_gpt-oss-20b_b7010_markdown.sse"
@@ -69,7 +68,7 @@ def after_run(*then: str, raw: bool = False) -> Callable[[Pilot[Any]], Any]:
         await app.main.run_worker_.wait()
         await app.workers.wait_for_complete()
         out = app.main.query_one(OutputPanel)
-        await out.settle()
+        out.settle()
         if raw:
             out.toggle_raw()
         for key in then:
@@ -96,18 +95,26 @@ async def test_answer_renders_as_markdown_and_reasoning_stays_plain(
         out = app.main.query_one(OutputPanel)
         md = out.markdown
         assert md.source == backend.answer  # every fragment arrived, in order
-        # Blocks by their type names (Textual exports only Markdown, MarkdownBlock and MarkdownFence).
-        assert len(md.query("MarkdownH2")) == 1
-        [ordered] = md.query("MarkdownOrderedList")
-        assert [str(b.symbol).strip() for b in ordered.query("MarkdownBullet")] == ["1.", "2.", "3."]  # type: ignore[attr-defined]
-        [table] = md.query("MarkdownTable")
-        assert (len(table._headers), len(table._rows)) == (3, 3)  # type: ignore[attr-defined]
-        [fence] = md.query(MarkdownFence)
-        assert fence.lexer == "python" and "effects = " in fence.code
+        text = [line.text.rstrip() for line in md.lines]
+        assert text[0] == "Three public-health measures"  # the heading, on the left, its marks gone
+        [heading] = [seg.style for seg in md.lines[0] if seg.text.strip()]
+        h2 = app.get_css_variables()["markdown-h2-color"]
+        assert (
+            heading and heading.underline and heading.color and heading.color.get_truecolor().hex.upper() == h2.upper()
+        )
+        assert [t.split()[0] for t in text if t.lstrip()[:2] in ("1.", "2.", "3.")] == ["1.", "2.", "3."]
+        assert not any("**" in t for t in text)  # bold is a style, not asterisks
+        header = next(t for t in text if "measure" in t and "effect" in t)
+        assert header.split() == ["measure", "effect", "challenge"]  # a table: columns, no pipes
+        assert any(t.split() == ["Vaccination", "herd", "hesitancy"] for t in text)  # a row, in columns (wrapped)
+        assert not any("|" in t for t in text)
+        [code] = [t for t in text if "effects =" in t]
+        assert "```" not in "".join(text) and code.strip().startswith("effects = {")
+        assert " ".join(text[-2:]) == "Each measure works best together with the others."  # wrapped
         # The reasoning is the plain text as streamed, in a dimmed view of its own.
         assert out.reasoning.text == backend.reasoning
         assert out.reasoning.styles.text_style.dim
-        assert not out.raw and out.answer_box.display and not out.answer.display
+        assert not out.raw and out.markdown.display and not out.answer.display
 
 
 async def test_raw_toggle_shows_the_text_as_it_came(build: Callable[..., GptossTop], clock: FakeClock) -> None:
@@ -116,17 +123,17 @@ async def test_raw_toggle_shows_the_text_as_it_came(build: Callable[..., GptossT
     async with app.run_test(size=(100, 30)) as pilot:
         await after_run()(pilot)
         out = app.main.query_one(OutputPanel)
-        assert out.reasoning.text and out.answer_box.styles.margin.top == 1  # a blank line after the reasoning
+        assert out.reasoning.text and out.markdown.styles.margin.top == 1  # a blank line after the reasoning
         out.toggle_raw()
         await pilot.pause()
-        assert out.raw and out.answer.display and not out.answer_box.display
+        assert out.raw and out.answer.display and not out.markdown.display
         assert out.answer.text == backend.answer
         assert "| Vaccination | herd immunity | hesitancy |" in out.answer.lines
         assert out.answer.region.y == out.reasoning.region.bottom + 1  # the raw view keeps the blank line
         out.toggle_raw()
         await pilot.pause()
-        assert not out.raw and out.answer_box.display
-        assert out.answer_box.region.y == out.reasoning.region.bottom + 1
+        assert not out.raw and out.markdown.display
+        assert out.markdown.region.y == out.reasoning.region.bottom + 1
 
 
 async def test_a_new_run_starts_a_new_document(build: Callable[..., GptossTop], clock: FakeClock) -> None:
@@ -137,7 +144,7 @@ async def test_a_new_run_starts_a_new_document(build: Callable[..., GptossTop], 
         await after_run()(pilot)
         out = app.main.query_one(OutputPanel)
         assert out.markdown.source == backend.answer  # not the answer twice
-        assert len(out.markdown.query("MarkdownTable")) == 1
+        assert sum("Vaccination" in line.text and "herd immunity" in line.text for line in out.markdown.lines) == 1
 
 
 async def test_batching_keeps_screen_updates_to_ten_a_second(
@@ -152,18 +159,18 @@ async def test_batching_keeps_screen_updates_to_ten_a_second(
     writes: list[float] = []
     appends: list[str] = []
     real_write = OutputPanel.write
-    real_append = Markdown.append
+    real_append = MarkdownText.append
 
     def counting_write(self: OutputPanel, reasoning: str, answer: str, live: bool = False) -> None:
         writes.append(time.perf_counter())
         real_write(self, reasoning, answer, live)
 
-    def counting_append(self: Markdown, markdown: str) -> Any:
+    def counting_append(self: MarkdownText, markdown: str) -> None:
         appends.append(markdown)
-        return real_append(self, markdown)
+        real_append(self, markdown)
 
     monkeypatch.setattr(OutputPanel, "write", counting_write)
-    monkeypatch.setattr(Markdown, "append", counting_append)
+    monkeypatch.setattr(MarkdownText, "append", counting_append)
     app = build(backend=backend, clock=time.perf_counter)
     async with app.run_test(size=(100, 30)) as pilot:
         t0 = time.perf_counter()
@@ -205,9 +212,9 @@ async def test_raw_view_holds_markdown_work_until_it_is_left(build: Callable[...
         assert out.rendered == ""
         out.toggle_raw()
         await pilot.pause()
-        await out.settle()
+        out.settle()
         assert out.markdown.source == backend.answer
-        assert len(out.markdown.query("MarkdownTable")) == 1
+        assert any(line.text.split() == ["Vaccination", "herd", "immunity", "hesitancy"] for line in out.markdown.lines)
 
 
 async def test_reasoning_word_count_does_not_depend_on_the_batches() -> None:
@@ -240,32 +247,33 @@ async def test_a_short_answer_sits_at_the_top_and_a_long_one_follows_its_end() -
     async with app.run_test(size=(60, 14)) as pilot:
         out = app.query_one(OutputPanel)
         out.write("thinking", "Three words.")
-        await out.settle()
+        out.settle()
         await pilot.pause()
-        assert out.answer_box.scroll_y == 0 and out.markdown.region.y == out.answer_box.region.y
+        assert out.markdown.scroll_y == 0 and out.markdown.max_scroll_y == 0
+        assert out.markdown.render_line(0).text.strip() == "Three words."  # on the view's first row
         for i in range(30):
             out.write("", f"Paragraph {i}.\n\n")
             await pilot.pause(0.01)
-        await out.settle()
+        out.settle()
         await pilot.pause()
-        assert out.answer_box.max_scroll_y > 0 and out.answer_box.is_vertical_scroll_end
-        out.answer_box.scroll_home(animate=False, immediate=True)  # the reader scrolls up ...
+        assert out.markdown.max_scroll_y > 0 and out.markdown.is_vertical_scroll_end
+        out.markdown.scroll_home(animate=False, immediate=True)  # the reader scrolls up ...
         out.write("", "More.\n\n")
-        await out.settle()
+        out.settle()
         await pilot.pause()
-        assert out.answer_box.scroll_y == 0  # ... and stays where they are
+        assert out.markdown.scroll_y == 0  # ... and stays where they are
 
 
 async def test_the_markdown_view_is_built_before_the_request_is_sent(
     build: Callable[..., GptossTop], clock: FakeClock
 ) -> None:
-    """Its imports and mounting (~55 ms of a core) happen before the server has work, not while it
+    """Its imports and first use (~60 ms of a core) happen before the server has work, not while it
     reads the prompt or decodes the first tokens."""
     seen: list[bool] = []
 
     class Watching(ReplayBackend):
         async def prepare(self, spec: LoadSpec) -> Prepared:  # the run's first request
-            seen.append(bool(app.main.query_one(OutputPanel).query("#answer-md")))
+            seen.append(app.main.query_one(OutputPanel)._warm)
             return await super().prepare(spec)
 
     app = build(backend=Watching(clock))

@@ -24,22 +24,22 @@ async def test_reasoning_takes_only_its_rows_and_a_blank_line_ends_it() -> None:
         inner = out.content_region.height  # 28 rows inside the border
         await pilot.pause()
         assert out.reasoning.size.height == 0  # no reasoning: the answer has the panel
-        assert out.answer_box.size.height == inner - 1  # all but the fold line
+        assert out.markdown.size.height == inner - 1  # all but the fold line
 
         out.write("THINK " * 20, "")  # 120 characters: three rows at 58 columns
         await pilot.pause()
         assert out.reasoning.size.height == len(out.reasoning.lines) == 3
-        assert out.answer_box.region.y == out.reasoning.region.bottom + 1  # one blank row between them
+        assert out.markdown.region.y == out.reasoning.region.bottom + 1  # one blank row between them
 
         out.write("".join(f"STEP {i}\n" for i in range(60)), "the answer")
         await pilot.pause()
         assert out.reasoning.size.height == int(inner * 0.45)  # long reasoning is capped and scrolls ...
         assert out.reasoning.is_vertical_scroll_end  # ... showing its latest lines
-        assert out.answer_box.size.height >= inner // 2
+        assert out.markdown.size.height >= inner // 2
 
         out.reset("next")
         await pilot.pause()
-        assert out.reasoning.size.height == 0 and out.answer_box.size.height == inner - 1
+        assert out.reasoning.size.height == 0 and out.markdown.size.height == inner - 1
 
 
 async def test_text_that_only_scrolls_its_view_asks_for_no_layout_pass(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,7 +96,7 @@ async def test_the_markdown_parser_is_ready_before_the_first_answer(monkeypatch:
     app = OneOutput()
     async with app.run_test(size=(60, 30)) as pilot:
         out = app.query_one(OutputPanel)
-        await out.build_view()
+        out.build_view()
         compiled: list[object] = []
         compile_ = re._compiler.compile  # type: ignore[attr-defined]
 
@@ -111,7 +111,7 @@ async def test_the_markdown_parser_is_ready_before_the_first_answer(monkeypatch:
 
         monkeypatch.setattr(re._compiler, "compile", counting)  # type: ignore[attr-defined]
         out.write("", "See https://example.org/docs or www.example.net, mail me@example.com.\n")
-        await out.settle()
+        out.settle()
         await pilot.pause()
         assert "example.org" in out.rendered
         assert compiled == []

@@ -29,7 +29,7 @@ def after(*keys: str) -> Callable[[Pilot[Any]], Any]:
                 await app.main.run_worker_.wait()
             await app.workers.wait_for_complete()
             await pilot.pause()  # the run's messages (RunFinished, RunsEnded) are handled
-        await app.main.query_one(OutputPanel).settle()
+        app.main.query_one(OutputPanel).settle()
         await pilot.pause()
 
     return run_before

@@ -128,7 +128,7 @@ class RunControl(Screen[None]):
         ctx = RunContext(clock=s.clock, sampler=s.sampler, live=self.live, report=self._reporter(sweep),
                          between=self._drawn)  # fmt: skip
         self._set_flushing(True)
-        await self.query_one(OutputPanel).build_view()
+        self.query_one(OutputPanel).build_view()
         records = None
         try:
             with collector_spared():
@@ -276,9 +276,4 @@ class RunControl(Screen[None]):
             if self._hardware_due:
                 self._hardware_due = False
                 self._refresh_hardware()
-            await out.pump(calm=self.calm)
-        # The Markdown append awaits its new blocks' mounting, so the screen may have taken in the
-        # frame's layout and repaint requests, and gone idle, inside the batch; then nothing drew them
-        # (Textual 8.2 resumes a screen's update timer only when the screen goes idle outside a batch,
-        # and the batch's end wakes the app, not the screen) and the screen froze until the run ended.
-        self.check_idle()
+            out.pump(calm=self.calm)

@@ -1,33 +1,28 @@
 """The streamed text: reasoning (plain, dimmed, foldable) above the answer, and an error banner.
 
-The answer renders as Markdown while it streams (gpt-oss answers in headings, lists, tables and code).
-Text reaches the panel at most four times a second (the screen's flush); the Markdown widget is then
-appended to as Textual's MarkdownStream does it — one append at a time, whatever arrived meanwhile
-joined into the next — and paced as well: each append re-lays out the growing document, so after one
-that took t seconds the next waits 9·t (and at least MIN_GAP_S), and a backlog goes in pieces of at most
-CHUNK characters.
-Markdown thus takes at most a tenth of the event loop however fast a model streams (at 5,000 tok/s it
-falls behind and catches up after the run), and the stream itself is never held up. The raw text is kept beside it in a
-StreamText; `toggle_raw` shows that instead (and the Markdown is not fed while it is shown).
+The answer renders as Markdown while it streams (gpt-oss answers in headings, lists, tables and code),
+in a view that renders each finished block once and the last block again as text arrives
+(MarkdownText): an append is a repaint of that view, a few milliseconds, never a layout pass. Text
+reaches the panel at most four times a second (the screen's flush); the rendered view is appended to
+when that is due — whatever arrived meanwhile joined into one append — and paced: after an append
+that took t seconds the next waits 9·t (and at least MIN_GAP_S, or CALM_GAP_S while the model computes
+on this machine's CPU), and a backlog goes in pieces of at most CHUNK characters. So the rendering
+takes at most a tenth of the event loop however fast a model streams, and the stream is never held up.
+The raw text is kept beside it in a StreamText; `toggle_raw` shows that instead (and the Markdown is
+not fed while it is shown).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
-from textual.css.query import NoMatches
+from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Static
 
+from tui.widgets.markdown_text import MarkdownText
 from tui.widgets.stream_text import StreamText
-
-if TYPE_CHECKING:
-    from textual.widgets import Markdown
 
 
 class OutputPanel(Vertical):
@@ -44,7 +39,6 @@ class OutputPanel(Vertical):
     OutputPanel.-folded #reasoning { display: none; }
     OutputPanel #answer-raw { display: none; height: 1fr; }
     OutputPanel #answer { height: 1fr; scrollbar-size-vertical: 1; }
-    OutputPanel #answer Markdown { padding: 0; margin: 0; }
     OutputPanel.-raw #answer-raw { display: block; }
     OutputPanel.-raw #answer { display: none; }
     """
@@ -55,32 +49,26 @@ class OutputPanel(Vertical):
     _mid_word = False  # the reasoning so far ends inside a word
     DUTY = 9.0  # after an append that took t, the next waits DUTY·t: Markdown gets ≤ 1/(1+DUTY) of the loop
     CHUNK = 1200  # characters per append at most (about 300 tokens): no append holds the loop long
-    # Markdown is parsed again and laid out at most twice a second while the answer streams: it is the
-    # most costly thing the screen does during a run (benchmarks/observer.py); the raw view and the
-    # reasoning still follow every flush.
-    MIN_GAP_S = 0.5
-    # ... and every three seconds while the screen is calm (the model computes on this machine's CPU):
-    # an append's frames (the layout pass of the grown document, Textual's second pass for the sizes it
-    # changed, the scroll to the new end) are ~30 ms of a core on a 2-core machine, the largest part of
-    # what the TUI takes from the model during a run. The raw view (m) still follows every redraw.
-    CALM_GAP_S = 3.0
+    # The rendered answer is appended to at most four times a second while the answer streams (each
+    # flush), and every CALM_GAP_S while the screen is calm (the model computes on this machine's CPU):
+    # an append renders the answer's last block again (a few milliseconds for a paragraph of a
+    # thousand words) and repaints the view. The raw view (m) and the reasoning follow every flush.
+    MIN_GAP_S = 0.2  # under the flush interval (0.25 s): every flush may append
+    CALM_GAP_S = 1.0
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._held: list[str] = []  # answer text that came while the raw view was shown
-        self._pending: list[str] = []  # answer text waiting for the next Markdown append
+        self._pending: list[str] = []  # answer text waiting for the next rendered append
         self._last_append = (0.0, 0.0)  # when the last append ended, and how long it took
         self._timer: Timer | None = None
-        self._restart_due = False  # the document still holds the last run's answer
-        self._appending = asyncio.Lock()
+        self._warm = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="error")
         yield Static(id="reasoning-fold")
         yield StreamText(id="reasoning")
-        # The Markdown view itself comes with the first answer: its parser and highlighter are ~3 MB and
-        # tens of milliseconds of imports that an idle `top` or its first frame do not need.
-        yield VerticalScroll(id="answer", can_focus=False)
+        yield MarkdownText(id="answer")
         yield StreamText(id="answer-raw")
 
     def on_mount(self) -> None:
@@ -97,41 +85,22 @@ class OutputPanel(Vertical):
         return self.query_one("#answer-raw", StreamText)
 
     @property
-    def markdown(self) -> Markdown:
-        """The rendered answer (NoMatches before the first answer of the session)."""
-        from textual.widgets import Markdown
-
-        return self.query_one("#answer-md", Markdown)
+    def markdown(self) -> MarkdownText:
+        """The rendered answer."""
+        return self.query_one("#answer", MarkdownText)
 
     @property
     def rendered(self) -> str:
-        """The Markdown source rendered so far ("" before the first answer)."""
-        try:
-            return self.markdown.source
-        except NoMatches:
-            return ""
+        """The Markdown source rendered so far."""
+        return self.markdown.source
 
-    async def build_view(self) -> None:
-        """Build the Markdown view now if it is not yet there: before a run sends its request, not while
-        the server reads the prompt or inside the first answer token's flush. Its imports and its
-        mounting were ~55 ms of a core that a first run's prompt processing (or decode) lost."""
-        await self._markdown_view()
-
-    async def _markdown_view(self) -> Markdown:
-        try:
-            return self.markdown
-        except NoMatches:
-            from textual.widgets import Markdown
-
-            view = Markdown(id="answer-md", open_links=False)
-            await self.answer_box.mount(view)
-            _warm_parser()
-            return view
-
-    @property
-    def answer_box(self) -> VerticalScroll:
-        """The scrolling box the rendered answer lives in."""
-        return self.query_one("#answer", VerticalScroll)
+    def build_view(self) -> None:
+        """Ready the renderer before a run sends its request, not while the server reads the prompt
+        or inside the first answer token's flush: its imports and first use were ~60 ms of a core
+        that a first run's prompt processing (or decode) lost. Once a session."""
+        if not self._warm:
+            self._warm = True
+            self.markdown.warm()
 
     @property
     def folded(self) -> bool:
@@ -154,7 +123,6 @@ class OutputPanel(Vertical):
         if self._held:  # what arrived while the raw text was shown, rendered in one append
             self._feed("".join(self._held))
             self._held = []
-        self.answer_box.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def write(self, reasoning: str, answer: str, live: bool = False) -> None:
         """Add streamed text. `live` (the screen's flush while a run streams): the answer waits for
@@ -185,13 +153,13 @@ class OutputPanel(Vertical):
         done, took = self._last_append
         return done + max(self.DUTY * took, gap_s)
 
-    async def pump(self, calm: bool = False) -> None:
-        """The next Markdown append, if one is due, now: the screen's flush awaits it inside its batch,
+    def pump(self, calm: bool = False) -> None:
+        """The next rendered append, if one is due, now: the screen's flush calls it inside its batch,
         so the tokens, the figures and the rendered answer reach the terminal in one frame. `calm`: the
         model computes on this CPU, and appends are CALM_GAP_S apart."""
         gap = self.CALM_GAP_S if calm else self.MIN_GAP_S
         if self._pending and self._timer is None and time.monotonic() >= self._due(gap):
-            await self._append()
+            self._append()
 
     def finish(self) -> None:
         """The run ended: what `pump` has not rendered yet goes on its own pace (the busy one: the
@@ -202,17 +170,11 @@ class OutputPanel(Vertical):
     def _feed(self, text: str) -> None:
         self._pending.append(text)
         if self._timer is None:
-            # A timer's callback runs in this widget's message queue, in order with resets (call_later).
             # (Textual's timers divide by their delay: never 0.)
             self._timer = self.set_timer(max(self._due(self.MIN_GAP_S) - time.monotonic(), 0.001), self._append)
 
-    async def _append(self) -> None:
+    def _append(self) -> None:
         self._timer = None
-        async with self._appending:  # the flush's pump and this widget's timer take turns
-            await self._append_pending()
-
-    async def _append_pending(self) -> None:
-        await self._restart_if_due()
         if not self._pending:
             return
         text = "".join(self._pending)
@@ -222,56 +184,31 @@ class OutputPanel(Vertical):
             text, rest = text[:cut], text[cut:]
             self._pending.append(rest)
         started = time.monotonic()
-        await (await self._markdown_view()).append(text)
+        self.markdown.append(text)
         done = time.monotonic()
         self._last_append = (done, done - started)
-        if not self.answer_box.is_anchored:
-            self.call_after_refresh(self._follow)
         if self._pending:
             self._feed("")
 
-    def _follow(self) -> None:
-        """Anchor the answer's box (it then follows the end until the reader scrolls up) once the answer
-        is taller than it: Textual 8.2's compositor scrolls an anchored box to `content bottom − height`,
-        which puts a short answer at the bottom of an empty box."""
-        box = self.answer_box
-        if not box.is_anchored and box.max_scroll_y > 0:
-            box.anchor()
-
-    async def _restart_if_due(self) -> None:
-        # The last run's document goes before the new run's first append, whichever task (this
-        # widget's queue after `reset`, or the screen's flush via `pump`) gets here first.
-        if self._restart_due:
-            self._restart_due = False
-            await self._restart_markdown()
-
-    async def _restart_markdown(self) -> None:
-        self.answer_box.anchor(False)
-        with contextlib.suppress(NoMatches):  # no answer yet this session: nothing to clear
-            await self.markdown.update("")
-        self.answer_box.scroll_home(animate=False, immediate=True)
-
-    async def settle(self) -> None:
+    def settle(self) -> None:
         """Render every answer fragment written so far now (tests, exports)."""
         while self._pending:
             if self._timer is not None:
                 self._timer.stop()
-            await self._append()
+            self._append()
 
     def reset(self, title: str) -> None:
         self.border_title = f"Output — {title}"
         self.reasoning.clear()
         self.answer.clear()
         self._held = []
-        # The last run's unrendered text goes now; the new run's text is fed after this call, and its
-        # appends queue behind the clearing of the document (both run in this widget's message queue).
+        # The last run's unrendered text goes now, with its rendered answer.
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
         self._pending.clear()
         self._last_append = (0.0, 0.0)
-        self._restart_due = True
-        self.call_later(self._restart_if_due)
+        self.markdown.clear()
         self._words = 0
         self._mid_word = False
         self._part(False)
@@ -290,7 +227,7 @@ class OutputPanel(Vertical):
     def _set_gap(self) -> None:
         """The gap on the answer view that is shown (the other gets it when shown: a style change of a
         hidden view is a layout pass of the screen all the same)."""
-        view = self.answer if self.raw else self.answer_box
+        view = self.answer if self.raw else self.markdown
         top = 1 if self._reasoned else 0
         if view.styles.margin.top != top:
             view.styles.margin = (top, 0, 0, 0)
@@ -310,13 +247,3 @@ class OutputPanel(Vertical):
         else:
             text = "▾ reasoning (none yet) — t folds it"
         self.query_one("#reasoning-fold", Static).update(text, layout=False)  # one line, always
-
-
-def _warm_parser() -> None:
-    """Textual's Markdown parses each append with a fresh "gfm-like" markdown-it, whose linkify step
-    compiles its regular expressions on first use (~35 ms of a core here, then kept in `re`'s cache):
-    done with the view, before the first request, instead of inside the first answer's first append,
-    while the model decodes."""
-    from markdown_it import MarkdownIt
-
-    MarkdownIt("gfm-like").parse("www.example.com, https://example.com/a and a@example.com")

@@ -32,7 +32,50 @@ def _cut(line: str, width: int) -> int:
     return len(line)
 
 
-class StreamText(ScrollView, can_focus=True):
+class LineView(ScrollView):
+    """A scroll view drawn line by line (the Line API) whose text grows at its end: what the streamed
+    views share. A view that is not shown keeps what is appended and lays it out when shown."""
+
+    @property
+    def shown(self) -> bool:
+        """Displayed, and so are its containers (a hidden view keeps its text without wrapping it)."""
+        node: DOMNode | None = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        return True
+
+    def _width(self) -> int:
+        # Before the first layout the size is 0: wrap at a sane width, re-flow on the first resize.
+        return max(self.scrollable_content_region.width, 0) or 80
+
+    def _grow(self, size: Size) -> None:
+        """The text grew to `size`. Textual's `virtual_size` asks for a layout pass of the whole screen
+        (~10 ms on a 2-core machine, taken from a model computing on it), which only a view whose box
+        grows with its text needs: one of `height: auto` (the reasoning) not yet at its max-height.
+        A view whose box stays as it is (the answer, `1fr`; the reasoning once capped and scrolling)
+        takes the new size in place: its scrollbar's span and its scroll position, and a layout pass
+        only when its scrollbar appears (it takes a column)."""
+        if size == self.virtual_size:
+            return
+        height = self.styles.height
+        capped = self.virtual_size.height > self.scrollable_content_region.height > 0
+        if height is None or (height.is_auto and not capped):
+            self.virtual_size = size
+            return
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._scroll_update(size)  # shows the scrollbar when it is needed: that is a layout pass then
+
+    def _at_end(self) -> bool:
+        return self.is_vertical_scroll_end or self.max_scroll_y == 0
+
+    def _to_end(self) -> None:
+        # A view just shown has no scrollbars until its layout pass: `force`, or the scroll is ignored.
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+
+
+class StreamText(LineView, can_focus=True):
     DEFAULT_CSS = """
     StreamText {
         height: 1fr;
@@ -58,20 +101,6 @@ class StreamText(ScrollView, can_focus=True):
             self._reflow(self._width())
         return self._lines if self._lines != [""] else []
 
-    @property
-    def shown(self) -> bool:
-        """Displayed, and so are its containers (a hidden view keeps its text without wrapping it)."""
-        node: DOMNode | None = self
-        while isinstance(node, Widget):
-            if not node.display:
-                return False
-            node = node.parent
-        return True
-
-    def _width(self) -> int:
-        # Before the first layout the size is 0: wrap at a sane width, re-flow on the first resize.
-        return max(self.scrollable_content_region.width, 0) or 80
-
     def clear(self) -> None:
         self._chunks.clear()
         self._lines = [""]
@@ -90,7 +119,7 @@ class StreamText(ScrollView, can_focus=True):
             self._chunks.append(text)
             self._stale = True
             return
-        at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        at_end = self._at_end()
         self._chunks.append(text)
         first = len(self._lines) - 1
         self._flow(text, self._width())
@@ -98,23 +127,6 @@ class StreamText(ScrollView, can_focus=True):
         self.refresh_lines(first, len(self._lines) - first)
         if at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
-
-    def _grow(self, size: Size) -> None:
-        """The text grew to `size`. Textual's `virtual_size` asks for a layout pass of the whole screen
-        (~10 ms on a 2-core machine, taken from a model computing on it), which only a view whose box
-        grows with its text needs: one of `height: auto` (the reasoning) not yet at its max-height.
-        A view whose box stays as it is (the raw answer, `1fr`; the reasoning once capped and
-        scrolling) takes the new size in place: its scrollbar's span and its scroll position, and a
-        layout pass only when its scrollbar appears (it takes a column)."""
-        if size == self.virtual_size:
-            return
-        height = self.styles.height
-        capped = self.virtual_size.height > self.scrollable_content_region.height > 0
-        if height is None or (height.is_auto and not capped):
-            self.virtual_size = size
-            return
-        self.set_reactive(StreamText.virtual_size, size)
-        self._scroll_update(size)  # shows the scrollbar when it is needed: that is a layout pass then
 
     def _flow(self, text: str, width: int) -> None:
         self._wrap = width
@@ -155,10 +167,6 @@ class StreamText(ScrollView, can_focus=True):
             self._reflow(self._width())
             self._to_end()
             self.refresh()
-
-    def _to_end(self) -> None:
-        # A view just shown has no scrollbars until its layout pass: `force`, or the scroll is ignored.
-        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     def on_show(self) -> None:
         self.catch_up()
