@@ -165,3 +165,31 @@ def test_the_theme_gives_rich_only_colours_it_can_draw() -> None:
     assert str(console.get_style("markdown.h6")).endswith("#e0e0e0")
     assert console.get_style("markdown.h2").color is None
     assert str(console.get_style("markdown.item.number")) == "blue"  # the fallback
+
+
+async def test_a_view_that_shows_its_end_keeps_it_when_its_box_shrinks() -> None:
+    """The reasoning above the answer grows by a row after the answer's last append: the newest line
+    must stay on screen (it did not, in one of two runs of the 60-column snapshot); a reader who
+    scrolled up stays where they are."""
+    from textual.widgets import Static
+
+    class Two(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("above", id="above")
+            yield MarkdownText()
+
+    app = Two()
+    async with app.run_test(size=(50, 14)) as pilot:
+        view = app.query_one(MarkdownText)
+        for n in range(20):
+            view.append(f"Paragraph {n}.\n\n")
+        await pilot.pause()
+        assert view.is_vertical_scroll_end
+        app.query_one("#above", Static).update("above\nand\nmore")  # the box loses two rows
+        await pilot.pause()
+        shown = [view.render_line(y).text.strip() for y in range(view.size.height)]
+        assert shown[-1] == "Paragraph 19." and view.is_vertical_scroll_end
+        view.scroll_to(y=3, animate=False, immediate=True)  # the reader scrolls up ...
+        app.query_one("#above", Static).update("above")
+        await pilot.pause()
+        assert view.scroll_y == 3  # ... and stays there

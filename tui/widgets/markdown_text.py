@@ -155,7 +155,7 @@ def rich_theme(variables: dict[str, str]) -> Theme:
     return Theme(styles)
 
 
-class MarkdownText(LineView, can_focus=True):
+class MarkdownText(LineView, can_focus=False):
     DEFAULT_CSS = """
     MarkdownText {
         height: 1fr;
@@ -214,14 +214,9 @@ class MarkdownText(LineView, can_focus=True):
             self._stale = True
             return
         self._stale = False
-        self.virtual_size = Size(0, 0)
+        self._grow(Size(self._wrap, 0))  # its box keeps its size: no layout pass as a run starts
         self.scroll_to(0, 0, animate=False, immediate=True)
         self.refresh()
-
-    def update(self, source: str) -> None:
-        """Show `source` in place of what is there."""
-        self.clear()
-        self.append(source)
 
     def append(self, text: str) -> None:
         """Add streamed source: the blocks it finishes are rendered once, the last block again."""
@@ -231,7 +226,7 @@ class MarkdownText(LineView, can_focus=True):
         if self._stale or not self.shown:
             self._stale = True  # rendered when shown
             return
-        at_end = self._at_end()
+        at_end = self._pinned
         width = self._width()
         if width != self._wrap:
             self._render_all(width)
@@ -316,11 +311,9 @@ class MarkdownText(LineView, can_focus=True):
     def on_resize(self) -> None:
         width = self._width()
         if (width != self._wrap or self._stale) and (self._tail or self._done_src):
-            at_end = self._at_end()
             self._render_all(width)
-            if at_end:
-                self._to_end()
             self.refresh()
+        self._keep_end()
         self._wrap = width
 
     def render_line(self, y: int) -> Strip:

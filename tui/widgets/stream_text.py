@@ -67,8 +67,17 @@ class LineView(ScrollView):
         self.set_reactive(ScrollView.virtual_size, size)
         self._scroll_update(size)  # shows the scrollbar when it is needed: that is a layout pass then
 
-    def _at_end(self) -> bool:
-        return self.is_vertical_scroll_end or self.max_scroll_y == 0
+    _pinned = True  # the view shows its end (and follows it) as far as the reader's scrolling says
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._pinned = new_value >= self.max_scroll_y
+
+    def _keep_end(self) -> None:
+        """After a resize: a view that showed its end shows it again (a box that lost a row to its
+        neighbour would otherwise hide the newest line)."""
+        if self._pinned and self.scroll_y != self.max_scroll_y:
+            self._to_end()
 
     def _to_end(self) -> None:
         # A view just shown has no scrollbars until its layout pass: `force`, or the scroll is ignored.
@@ -119,7 +128,7 @@ class StreamText(LineView, can_focus=True):
             self._chunks.append(text)
             self._stale = True
             return
-        at_end = self._at_end()
+        at_end = self._pinned
         self._chunks.append(text)
         first = len(self._lines) - 1
         self._flow(text, self._width())
@@ -177,6 +186,8 @@ class StreamText(LineView, can_focus=True):
             self._reflow(width)
             self._to_end()
             self.refresh()
+        else:
+            self._keep_end()
         self._wrap = width
 
     def render_line(self, y: int) -> Strip:
