@@ -87,9 +87,10 @@ async def test_a_view_that_grows_with_its_text_is_laid_out() -> None:
             assert out.reasoning.size.height == rows  # the reasoning's box follows its text
 
 
-async def test_the_markdown_parser_is_ready_before_the_first_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first append of a session compiled linkify's regular expressions while the model decoded;
-    building the view (before the request) does it now."""
+async def test_the_renderer_is_ready_before_the_first_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first append of a session imported the renderer and compiled the parser's and the code
+    highlighter's regular expressions while the model decoded; building the view (before the request)
+    does it now."""
     import re
 
     re.purge()
@@ -99,19 +100,22 @@ async def test_the_markdown_parser_is_ready_before_the_first_answer(monkeypatch:
         out.build_view()
         compiled: list[object] = []
         compile_ = re._compiler.compile  # type: ignore[attr-defined]
+        renderer = ("/markdown_it/", "/rich/", "/pygments/")
 
         def counting(*args: Any, **kwargs: Any) -> Any:
             frame = sys._getframe(1)
             while frame is not None:
-                if "markdown_it" in frame.f_code.co_filename or "linkify_it" in frame.f_code.co_filename:
-                    compiled.append(args[0])  # the parser's own: the rendering's are not the point
+                if any(part in frame.f_code.co_filename for part in renderer):
+                    compiled.append(args[0])
                     break
                 frame = frame.f_back  # type: ignore[assignment]
             return compile_(*args, **kwargs)
 
         monkeypatch.setattr(re._compiler, "compile", counting)  # type: ignore[attr-defined]
-        out.write("", "See https://example.org/docs or www.example.net, mail me@example.com.\n")
+        out.write("", "## See\n\n1. **this** and `that` at https://example.org\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n")
+        out.write("", "```python\nfor n in range(3):\n    print(f'{n}')\n```\n\n> done\n")
         out.settle()
         await pilot.pause()
         assert "example.org" in out.rendered
+        assert any("print(f'{n}')" in line.text for line in out.markdown.lines)
         assert compiled == []
