@@ -157,12 +157,7 @@ def rich_theme(variables: dict[str, str]) -> Theme:
 
 class MarkdownText(LineView, can_focus=False):
     DEFAULT_CSS = """
-    MarkdownText {
-        height: 1fr;
-        overflow-y: auto;
-        overflow-x: hidden;
-        scrollbar-gutter: stable;
-    }
+    MarkdownText { scrollbar-gutter: stable; }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -171,8 +166,6 @@ class MarkdownText(LineView, can_focus=False):
         self._tail = ""  # the source from the last block's first line on: still growing
         self._done: list[Strip] = []  # the finished blocks, rendered at width `_wrap`
         self._live: list[Strip] = []  # the last block, rendered
-        self._wrap = 0
-        self._stale = False  # text appended while hidden, not rendered yet
         self._parser: MarkdownIt | None = None
         # The kind of the last finished top-level block drawn (markdown-it's token type); None: none yet.
         self._last: str | None = None
@@ -210,13 +203,7 @@ class MarkdownText(LineView, can_focus=False):
 
     def clear(self) -> None:
         self._done_src, self._tail, self._done, self._live, self._last = [], "", [], [], None
-        if not self.shown:
-            self._stale = True
-            return
-        self._stale = False
-        self._grow(Size(self._wrap, 0))  # its box keeps its size: no layout pass as a run starts
-        self.scroll_to(0, 0, animate=False, immediate=True)
-        self.refresh()
+        self._emptied()  # its box keeps its size: no layout pass as a run starts
 
     def append(self, text: str) -> None:
         """Add streamed source: the blocks it finishes are rendered once, the last block again."""

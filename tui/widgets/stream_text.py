@@ -36,6 +36,33 @@ class LineView(ScrollView):
     """A scroll view drawn line by line (the Line API) whose text grows at its end: what the streamed
     views share. A view that is not shown keeps what is appended and lays it out when shown."""
 
+    DEFAULT_CSS = """
+    LineView {
+        height: 1fr;
+        overflow-y: auto;
+        overflow-x: hidden;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._wrap = 0  # the width the text is laid out for
+        self._stale = False  # text appended (or cleared) while hidden, not laid out yet
+
+    def _emptied(self) -> None:
+        """The text is gone: the view's size and scroll follow now, or when it is shown."""
+        if not self.shown:
+            self._stale = True
+            return
+        self._stale = False
+        height = self.styles.height
+        if height is not None and height.is_auto:
+            self.virtual_size = Size(0, 0)  # its box shrinks with it: a layout pass
+        else:
+            self._grow(Size(self._wrap, 0))  # its box keeps its size: none
+        self.scroll_to(0, 0, animate=False, immediate=True)
+        self.refresh()
+
     @property
     def shown(self) -> bool:
         """Displayed, and so are its containers (a hidden view keeps its text without wrapping it)."""
@@ -85,20 +112,10 @@ class LineView(ScrollView):
 
 
 class StreamText(LineView, can_focus=True):
-    DEFAULT_CSS = """
-    StreamText {
-        height: 1fr;
-        overflow-y: auto;
-        overflow-x: hidden;
-    }
-    """
-
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._chunks: list[str] = []
         self._lines: list[str] = [""]
-        self._wrap = 0
-        self._stale = False  # text appended while hidden, not wrapped yet
 
     @property
     def text(self) -> str:
@@ -113,13 +130,7 @@ class StreamText(LineView, can_focus=True):
     def clear(self) -> None:
         self._chunks.clear()
         self._lines = [""]
-        if not self.shown:
-            self._stale = True  # sized and scrolled when shown
-            return
-        self._stale = False
-        self.virtual_size = Size(0, 0)
-        self.scroll_to(0, 0, animate=False, immediate=True)
-        self.refresh()
+        self._emptied()
 
     def append(self, text: str) -> None:
         if not text:
