@@ -39,7 +39,16 @@ def whole(view: MarkdownText, source: str) -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize("source", [ANSWER, MIXED, "- a list first\n- b\n\nthen text", "plain words " * 90])
+@pytest.mark.parametrize(
+    "source",
+    [
+        ANSWER,
+        MIXED,
+        "- a list first\n- b\n\nthen text",
+        "plain words " * 90,
+        "\n\n  An answer after blank lines.\n\n- x\n",
+    ],
+)
 @pytest.mark.parametrize("step", [1, 5, 64, 10_000])
 async def test_streamed_text_draws_what_the_whole_document_draws(source: str, step: int) -> None:
     app = One()
@@ -193,3 +202,21 @@ async def test_a_view_that_shows_its_end_keeps_it_when_its_box_shrinks() -> None
         app.query_one("#above", Static).update("above")
         await pilot.pause()
         assert view.scroll_y == 3  # ... and stays there
+
+
+async def test_text_the_renderer_cannot_take_is_shown_as_it_came(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model writes anything; a renderer that fails on it must not take the screen down."""
+    app = One()
+    async with app.run_test(size=(50, 12)) as pilot:
+        view = app.query_one(MarkdownText)
+        await pilot.pause()
+        cls = markdown_text._markdown_class()
+
+        def broken(*args: Any) -> Any:
+            raise ValueError("no")
+
+        monkeypatch.setattr(cls, "of", broken)
+        view.append("# Odd\n\nwords the renderer refused\n")
+        await pilot.pause()
+        text = [line.text.strip() for line in view.lines]
+        assert "# Odd" in text and "words the renderer refused" in text

@@ -18,6 +18,7 @@ Textual's own streaming append relies on the same rule (it re-parses from the la
 from __future__ import annotations
 
 import copy
+import functools
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.geometry import Size
@@ -40,22 +41,28 @@ def parser(blocks_only: bool = False) -> MarkdownIt:
     return md.disable("inline") if blocks_only else md
 
 
-_kinds: dict[str, Any] = {}
-# What stands in for the finished block before a rendered piece (see `MarkdownText._render`): a
-# one-line paragraph, or a rule after a rule (Rich puts no blank line after one: it draws its own).
+# What stands in for the finished block before a rendered piece (see `MarkdownText._render_blocks`): a
+# one-line paragraph, or after a rule a rule (Rich puts no blank line after one: it draws its own).
 _BEFORE = {"hr": "---"}
 _PARAGRAPH = "x"
 # Every kind of block, and code in the language gpt-oss answers in most (its lexer is imported on use).
 _WARM = "# T\n\n1. **a** `b` ~~c~~\n\n> q\n\n| a |\n|---|\n| b |\n\n```python\nx = {'a': 1}\n```\n"
 
 
+@functools.cache
+def _shared_parser() -> MarkdownIt:
+    return parser()
+
+
+_templates: dict[str, Any] = {}  # an empty document for each code theme, copied for each render
+
+
+@functools.cache
 def _markdown_class() -> type[Markdown]:
     """Rich's Markdown with headings on the left (an answer panel is not a page: a centred title reads
     as a banner), ordered lists numbered "1." as written, and code on a background of the theme's
     (`code_background`). Built on first use: Rich's Markdown and its highlighter are tens of
     milliseconds of imports that an idle screen does not need."""
-    if "md" in _kinds:
-        return _kinds["md"]  # type: ignore[no-any-return]
     from rich.markdown import CodeBlock, Heading, ListItem, Markdown
     from rich.segment import Segment
     from rich.syntax import Syntax
@@ -104,15 +111,14 @@ def _markdown_class() -> type[Markdown]:
         def of(cls, source: str, code_theme: str, code_background: str | None) -> AnswerMarkdown:
             """Rich's Markdown of `source`, parsed by one parser kept for all (Rich builds a parser for
             each document: ~0.6 ms, twice an append)."""
-            template = _kinds.get(code_theme)
+            template = _templates.get(code_theme)
             if template is None:
-                template = _kinds[code_theme] = cls("", code_theme=code_theme, hyperlinks=False)
+                template = _templates[code_theme] = cls("", code_theme=code_theme, hyperlinks=False)
             markdown = copy.copy(template)
-            markdown.markup, markdown.parsed = source, _kinds["parser"].parse(source)
+            markdown.markup, markdown.parsed = source, _shared_parser().parse(source)
             markdown.code_background = code_background
             return markdown
 
-    _kinds["md"], _kinds["parser"] = AnswerMarkdown, parser()
     return AnswerMarkdown
 
 
@@ -240,9 +246,9 @@ class MarkdownText(LineView, can_focus=False):
         kind of its last block."""
         self._parser = self._parser or parser(blocks_only=True)
         blocks = [t for t in self._parser.parse(self._tail) if t.level == 0 and t.map is not None]
-        start = blocks[-1].map[0] if blocks else 0  # type: ignore[index]
-        if start == 0:
+        if len(blocks) < 2:  # one block (blank lines before it, as an answer may begin, are not one)
             return "", ""
+        start = blocks[-1].map[0]  # type: ignore[index]
         lines = self._tail.splitlines(keepends=True)
         finished = "".join(lines[:start])
         self._tail = "".join(lines[start:])
@@ -255,7 +261,7 @@ class MarkdownText(LineView, can_focus=False):
         self._done_src, self._tail, self._done, self._live, self._last = [], source, [], [], None
         self._wrap = width
         self._advance(width)
-        self.virtual_size = Size(width, len(self._done) + len(self._live))
+        self._grow(Size(width, len(self._done) + len(self._live)))
 
     def _render_blocks(self, source: str, width: int, after: str | None = None) -> list[Strip]:
         """`source`'s blocks as Rich renders them in the whole document: `after` a block of that kind
@@ -280,13 +286,18 @@ class MarkdownText(LineView, can_focus=False):
         if self._theme is None or self._theme[0] != app.theme:
             variables = app.get_css_variables()
             self._theme = (app.theme, rich_theme(variables), _colour(variables, "panel") or None)
-        # Code in the terminal's colours as the theme maps them: no background of its own.
+        # Code in the terminal's ANSI colours (the theme maps them), on the theme's panel colour.
         code = "ansi_dark" if app.current_theme.dark else "ansi_light"
-        markdown = _markdown_class().of(source, code, self._theme[2])  # type: ignore[attr-defined]
         console = app.console
         options = console.options.update(width=width, height=None, highlight=False)
         with console.use_theme(self._theme[1]):
-            lines = console.render_lines(markdown, options, style=self.rich_style, pad=True)
+            try:
+                markdown = _markdown_class().of(source, code, self._theme[2])  # type: ignore[attr-defined]
+                lines = console.render_lines(markdown, options, style=self.rich_style, pad=True)
+            except Exception:  # a model's text the renderer cannot take: shown as it came, not a crash
+                from rich.text import Text
+
+                lines = console.render_lines(Text(source), options, style=self.rich_style, pad=True)
         return [Strip(line, width) for line in lines]
 
     def on_show(self) -> None:
