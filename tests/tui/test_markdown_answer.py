@@ -19,6 +19,7 @@ from backends.wire.openai_stream import OpenAIStreamDecoder
 from tests.fakes.backend import FakeBackend
 from tests.probes.fake import FakeClock
 from tui.app import GptossTop
+from tui.widgets import markdown_text
 from tui.widgets.markdown_text import MarkdownText
 from tui.widgets.output import OutputPanel
 
@@ -273,9 +274,10 @@ async def test_the_markdown_view_is_built_before_the_request_is_sent(
 
     class Watching(ReplayBackend):
         async def prepare(self, spec: LoadSpec) -> Prepared:  # the run's first request
-            seen.append(app.main.query_one(OutputPanel)._warm)
+            seen.append(markdown_text.warm.cache_info().currsize == 1)
             return await super().prepare(spec)
 
+    markdown_text.warm.cache_clear()  # as in a fresh process
     app = build(backend=Watching(clock))
     async with app.run_test(size=(100, 30)) as pilot:
         await after_run()(pilot)

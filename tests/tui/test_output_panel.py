@@ -9,6 +9,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.screen import Screen
 
+from tui.widgets import markdown_text
 from tui.widgets.output import OutputPanel
 
 
@@ -94,6 +95,7 @@ async def test_the_renderer_is_ready_before_the_first_answer(monkeypatch: pytest
     import re
 
     re.purge()
+    markdown_text.warm.cache_clear()  # as in a fresh process
     app = OneOutput()
     async with app.run_test(size=(60, 30)) as pilot:
         out = app.query_one(OutputPanel)

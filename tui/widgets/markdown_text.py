@@ -8,7 +8,7 @@ blocks (markdown-it's token map). Every block but the last is finished — a new
 — and is rendered once, by Rich's Markdown (the renderer `rich`'s own CLI and many chat tools use),
 into lines kept for this width. Only the last block is rendered again as text arrives. The view is a
 Line API scroll view whose box keeps its size, so text that arrives is a repaint of this view and
-never a layout pass (see `LineView._grow`).
+never a layout pass (see `LineView._sized`).
 
 Markdown's blocks are closed by what follows them: once a later top-level block has begun, no text
 after it changes an earlier one (link reference definitions aside, which chat answers do not use).
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from rich.theme import Theme
 
 
+@functools.cache
 def parser(blocks_only: bool = False) -> MarkdownIt:
     """The parser Rich's Markdown uses (CommonMark with tables and strikethrough), so both agree on where
     a block ends; `blocks_only`: without the inline pass (where the blocks are is all `_split` asks)."""
@@ -41,17 +42,27 @@ def parser(blocks_only: bool = False) -> MarkdownIt:
     return md.disable("inline") if blocks_only else md
 
 
+@functools.cache
+def warm() -> None:
+    """Import and prime the renderer and the parser now, once a process (a run calls this before its
+    request): their imports, the parser's rules and a highlighter's lexer are ~60 ms of a core the
+    first time, which would otherwise fall in the first answer's first append, while the model
+    decodes."""
+    import io
+
+    from rich.console import Console
+
+    parser(blocks_only=True).parse(_WARM)
+    console = Console(width=40, file=io.StringIO(), color_system="truecolor")
+    console.render_lines(_markdown_class().of(_WARM, "ansi_dark", None), console.options)  # type: ignore[attr-defined]
+
+
 # What stands in for the finished block before a rendered piece (see `MarkdownText._render_blocks`): a
 # one-line paragraph, or after a rule a rule (Rich puts no blank line after one: it draws its own).
 _BEFORE = {"hr": "---"}
 _PARAGRAPH = "x"
 # Every kind of block, and code in the language gpt-oss answers in most (its lexer is imported on use).
 _WARM = "# T\n\n1. **a** `b` ~~c~~\n\n> q\n\n| a |\n|---|\n| b |\n\n```python\nx = {'a': 1}\n```\n"
-
-
-@functools.cache
-def _shared_parser() -> MarkdownIt:
-    return parser()
 
 
 _templates: dict[str, Any] = {}  # an empty document for each code theme, copied for each render
@@ -115,7 +126,7 @@ def _markdown_class() -> type[Markdown]:
             if template is None:
                 template = _templates[code_theme] = cls("", code_theme=code_theme, hyperlinks=False)
             markdown = copy.copy(template)
-            markdown.markup, markdown.parsed = source, _shared_parser().parse(source)
+            markdown.markup, markdown.parsed = source, parser().parse(source)
             markdown.code_background = code_background
             return markdown
 
@@ -172,12 +183,11 @@ class MarkdownText(LineView, can_focus=False):
         self._tail = ""  # the source from the last block's first line on: still growing
         self._done: list[Strip] = []  # the finished blocks, rendered at width `_wrap`
         self._live: list[Strip] = []  # the last block, rendered
-        self._parser: MarkdownIt | None = None
         # The kind of the last finished top-level block drawn (markdown-it's token type); None: none yet.
         self._last: str | None = None
         self._before: dict[tuple[str, int], int] = {}  # lines a stand-in renders to, by width
-        # The app's theme's name, its Rich styles, and the code blocks' background.
-        self._theme: tuple[str, Theme, str | None] | None = None
+        # The app's theme's name, its Rich styles, the code's theme and the code blocks' background.
+        self._theme: tuple[str, Theme, str, str | None] | None = None
 
     def on_mount(self) -> None:
         self.watch(self.app, "theme", self._rethemed, init=False)
@@ -199,14 +209,6 @@ class MarkdownText(LineView, can_focus=False):
             self._render_all(self._width())
         return self._done + self._live
 
-    def warm(self) -> None:
-        """Import and prime the renderer and the parser now (a run calls this before its request): their
-        imports, the parser's rules and a highlighter's lexer are ~60 ms of a core the first time, which
-        would otherwise fall in the first answer's first append, while the model decodes."""
-        self._parser = self._parser or parser(blocks_only=True)
-        self._parser.parse("# t\n\n- a\n\n| a |\n|---|\n| b |\n")
-        self._render_lines(_WARM, 40)
-
     def clear(self) -> None:
         self._done_src, self._tail, self._done, self._live, self._last = [], "", [], [], None
         self._emptied()  # its box keeps its size: no layout pass as a run starts
@@ -225,7 +227,7 @@ class MarkdownText(LineView, can_focus=False):
             self._render_all(width)
         else:
             self._advance(width)
-        self._grow(Size(width, len(self._done) + len(self._live)))
+        self._sized(Size(width, len(self._done) + len(self._live)))
         self.refresh()
         if at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
@@ -244,8 +246,8 @@ class MarkdownText(LineView, can_focus=False):
     def _split(self) -> tuple[str, str]:
         """Cut the tail at its last top-level block's first line; return what comes before it, and the
         kind of its last block."""
-        self._parser = self._parser or parser(blocks_only=True)
-        blocks = [t for t in self._parser.parse(self._tail) if t.level == 0 and t.map is not None]
+        tokens = parser(blocks_only=True).parse(self._tail)
+        blocks = [t for t in tokens if t.level == 0 and t.map is not None]
         if len(blocks) < 2:  # one block (blank lines before it, as an answer may begin, are not one)
             return "", ""
         start = blocks[-1].map[0]  # type: ignore[index]
@@ -261,12 +263,11 @@ class MarkdownText(LineView, can_focus=False):
         self._done_src, self._tail, self._done, self._live, self._last = [], source, [], [], None
         self._wrap = width
         self._advance(width)
-        self._grow(Size(width, len(self._done) + len(self._live)))
+        self._sized(Size(width, len(self._done) + len(self._live)))
 
     def _render_blocks(self, source: str, width: int, after: str | None = None) -> list[Strip]:
         """`source`'s blocks as Rich renders them in the whole document: `after` a block of that kind
         (with the blank line Rich puts after it), or at the top (None: no blank lines first)."""
-        self._wrap = width
         if not source.strip():
             return []
         if after is not None:
@@ -285,14 +286,15 @@ class MarkdownText(LineView, can_focus=False):
         app = self.app
         if self._theme is None or self._theme[0] != app.theme:
             variables = app.get_css_variables()
-            self._theme = (app.theme, rich_theme(variables), _colour(variables, "panel") or None)
-        # Code in the terminal's ANSI colours (the theme maps them), on the theme's panel colour.
-        code = "ansi_dark" if app.current_theme.dark else "ansi_light"
+            # Code in the terminal's ANSI colours (the theme maps them), on the theme's panel colour.
+            code = "ansi_dark" if app.current_theme.dark else "ansi_light"
+            self._theme = (app.theme, rich_theme(variables), code, _colour(variables, "panel") or None)
+        _, styles, code, background = self._theme
         console = app.console
         options = console.options.update(width=width, height=None, highlight=False)
-        with console.use_theme(self._theme[1]):
+        with console.use_theme(styles):
             try:
-                markdown = _markdown_class().of(source, code, self._theme[2])  # type: ignore[attr-defined]
+                markdown = _markdown_class().of(source, code, background)  # type: ignore[attr-defined]
                 lines = console.render_lines(markdown, options, style=self.rich_style, pad=True)
             except Exception:  # a model's text the renderer cannot take: shown as it came, not a crash
                 from rich.text import Text

@@ -21,6 +21,7 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Static
 
+from tui.widgets import markdown_text
 from tui.widgets.markdown_text import MarkdownText
 from tui.widgets.stream_text import StreamText
 
@@ -62,7 +63,6 @@ class OutputPanel(Vertical):
         self._pending: list[str] = []  # answer text waiting for the next rendered append
         self._last_append = (0.0, 0.0)  # when the last append ended, and how long it took
         self._timer: Timer | None = None
-        self._warm = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="error")
@@ -97,10 +97,8 @@ class OutputPanel(Vertical):
     def build_view(self) -> None:
         """Ready the renderer before a run sends its request, not while the server reads the prompt
         or inside the first answer token's flush: its imports and first use were ~60 ms of a core
-        that a first run's prompt processing (or decode) lost. Once a session."""
-        if not self._warm:
-            self._warm = True
-            self.markdown.warm()
+        that a first run's prompt processing (or decode) lost. Once a process."""
+        markdown_text.warm()
 
     @property
     def folded(self) -> bool:

@@ -55,11 +55,7 @@ class LineView(ScrollView):
             self._stale = True
             return
         self._stale = False
-        height = self.styles.height
-        if height is not None and height.is_auto:
-            self.virtual_size = Size(0, 0)  # its box shrinks with it: a layout pass
-        else:
-            self._grow(Size(self._wrap, 0))  # its box keeps its size: none
+        self._sized(Size(self._wrap, 0))
         self.scroll_to(0, 0, animate=False, immediate=True)
         self.refresh()
 
@@ -77,17 +73,18 @@ class LineView(ScrollView):
         # Before the first layout the size is 0: wrap at a sane width, re-flow on the first resize.
         return max(self.scrollable_content_region.width, 0) or 80
 
-    def _grow(self, size: Size) -> None:
-        """The text grew to `size`. Textual's `virtual_size` asks for a layout pass of the whole screen
+    def _sized(self, size: Size) -> None:
+        """The text is now `size`. Textual's `virtual_size` asks for a layout pass of the whole screen
         (~10 ms on a 2-core machine, taken from a model computing on it), which only a view whose box
-        grows with its text needs: one of `height: auto` (the reasoning) not yet at its max-height.
-        A view whose box stays as it is (the answer, `1fr`; the reasoning once capped and scrolling)
-        takes the new size in place: its scrollbar's span and its scroll position, and a layout pass
-        only when its scrollbar appears (it takes a column)."""
+        changes with its text needs: one of `height: auto` (the reasoning) below its max-height before
+        or after. A view whose box stays as it is (the answers, `1fr`; the reasoning while it overflows
+        its capped box) takes the new size in place: its scrollbar's span and its scroll position, and
+        a layout pass only when its scrollbar appears or goes (it takes a column)."""
         if size == self.virtual_size:
             return
         height = self.styles.height
-        capped = self.virtual_size.height > self.scrollable_content_region.height > 0
+        box = self.scrollable_content_region.height
+        capped = self.virtual_size.height > box > 0 and size.height >= box
         if height is None or (height.is_auto and not capped):
             self.virtual_size = size
             return
@@ -143,7 +140,7 @@ class StreamText(LineView, can_focus=True):
         self._chunks.append(text)
         first = len(self._lines) - 1
         self._flow(text, self._width())
-        self._grow(Size(self._wrap, len(self._lines)))
+        self._sized(Size(self._wrap, len(self._lines)))
         self.refresh_lines(first, len(self._lines) - first)
         if at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
